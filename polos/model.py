@@ -1,0 +1,215 @@
+"""Records of the engine and the execution state machine. No I/O, no imports of ours.
+
+Every layer (store, server, SDK, CLI) uses these words; see design.md "Semantics the whole
+system shares".
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ExecutionStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
+)
+
+# The legal transitions. `running -> queued` covers a retry, an expired lease and a re-queue for
+# replay; `waiting -> queued` is a wake-up. Final statuses have no way out.
+TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
+    ExecutionStatus.QUEUED: frozenset({ExecutionStatus.RUNNING, ExecutionStatus.CANCELLED}),
+    ExecutionStatus.RUNNING: frozenset(
+        {
+            ExecutionStatus.QUEUED,
+            ExecutionStatus.WAITING,
+            ExecutionStatus.COMPLETED,
+            ExecutionStatus.FAILED,
+            ExecutionStatus.CANCELLED,
+        }
+    ),
+    ExecutionStatus.WAITING: frozenset({ExecutionStatus.QUEUED, ExecutionStatus.CANCELLED}),
+    ExecutionStatus.COMPLETED: frozenset(),
+    ExecutionStatus.FAILED: frozenset(),
+    ExecutionStatus.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, current: ExecutionStatus, target: ExecutionStatus) -> None:
+        super().__init__(f"an execution cannot go from {current.value} to {target.value}")
+        self.current = current
+        self.target = target
+
+
+def can_transition(current: ExecutionStatus, target: ExecutionStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def check_transition(current: ExecutionStatus, target: ExecutionStatus) -> None:
+    if not can_transition(current, target):
+        raise IllegalTransition(current, target)
+
+
+class StepKind(enum.StrEnum):
+    """What a journal entry recorded; replay divergence checks (issue 6) compare these."""
+
+    RUN = "run"
+    UUID = "uuid"
+    NOW = "now"
+    RANDOM = "random"
+    INVOKE = "invoke"
+    INVOKE_WAIT = "invoke_and_wait"
+    BATCH_INVOKE = "batch_invoke"
+    BATCH_WAIT = "batch_invoke_and_wait"
+
+
+# Steps whose record the server writes when the children they wait for have finished.
+WAITING_STEP_KINDS = frozenset({StepKind.INVOKE_WAIT, StepKind.BATCH_WAIT})
+
+
+class StepStatus(enum.StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PENDING = "pending"
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """A stored error: the exception's type name and its whole message."""
+
+    type: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message}
+
+    @classmethod
+    def from_json(cls, value: Any) -> ErrorInfo:
+        if isinstance(value, dict):
+            return cls(type=str(value.get("type") or "Error"), message=str(value.get("message")))
+        return cls(type="Error", message=str(value))
+
+
+@dataclass(slots=True)
+class NewExecution:
+    """An execution to create: a top-level submission or a child of a step."""
+
+    id: str
+    project_id: str
+    workflow_id: str
+    queue_name: str
+    payload_json: str
+    concurrency_key: str = ""
+    deployment_id: str | None = None
+    parent_execution_id: str | None = None
+    root_execution_id: str | None = None
+    root_workflow_id: str | None = None
+    parent_step_key: str | None = None
+    batch_index: int | None = None
+    # True when the parent waits for this child (invoke_and_wait / batch_invoke_and_wait).
+    notify_parent: bool = False
+    session_id: str | None = None
+    user_id: str | None = None
+    initial_state_json: str | None = None
+    run_timeout_seconds: float | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One journal entry of one execution."""
+
+    step_key: str
+    kind: StepKind
+    status: StepStatus
+    position: int = 0
+    result_json: str | None = None
+    error: ErrorInfo | None = None
+    output_schema: str | None = None
+
+
+@dataclass(slots=True)
+class ClaimedExecution:
+    """What a worker receives for one claimed execution: everything a replay needs."""
+
+    id: str
+    attempt: int
+    workflow_id: str
+    payload_json: str
+    queue_name: str
+    concurrency_key: str
+    deployment_id: str | None
+    parent_execution_id: str | None
+    root_execution_id: str
+    root_workflow_id: str
+    parent_step_key: str | None
+    retry_count: int
+    created_at: float
+    session_id: str | None
+    user_id: str | None
+    initial_state_json: str | None
+    run_timeout_seconds: float | None
+    journal: list[StepRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ExecutionRow:
+    """An execution as the public API shows it."""
+
+    id: str
+    project_id: str
+    workflow_id: str
+    status: ExecutionStatus
+    queue_name: str
+    concurrency_key: str
+    payload_json: str
+    result_json: str | None
+    error: ErrorInfo | None
+    output_schema: str | None
+    parent_execution_id: str | None
+    root_execution_id: str
+    root_workflow_id: str
+    parent_step_key: str | None
+    batch_index: int | None
+    deployment_id: str | None
+    session_id: str | None
+    user_id: str | None
+    attempt: int
+    retry_count: int
+    worker_id: str | None
+    created_at: float
+    started_at: float | None
+    completed_at: float | None
+    run_timeout_seconds: float | None
+
+
+@dataclass(slots=True)
+class WorkflowRegistration:
+    workflow_id: str
+    queue_name: str
+    queue_concurrency_limit: int | None = None
+
+
+@dataclass(slots=True)
+class WorkerInfo:
+    id: str
+    project_id: str
+    deployment_id: str | None
+    capacity: int
+    workflow_ids: list[str]
+    registered_at: float
+    last_heartbeat_at: float

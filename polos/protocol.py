@@ -1,0 +1,300 @@
+"""Wire models of the HTTP API, shared by the client, the worker and the server.
+
+Imports nothing of ours (design.md, import direction). The worker protocol carries user values
+(payloads, results, state) as JSON *text*: the server checks and stores it without decoding it
+into Python objects. The public client API carries JSON values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+API_PREFIX = "/api/v1"
+
+# Namespace of the deterministic child execution IDs (rule 5 of design.md).
+CHILD_ID_NAMESPACE = uuid.UUID("6f1c2b8e-3f4a-5d6e-9a0b-1c2d3e4f5a6b")
+
+# Limits that keep one request bounded; the server also enforces byte sizes.
+MAX_CLAIM = 1000
+MAX_LONG_POLL_SECONDS = 60.0
+MAX_STEP_KEY_LENGTH = 512
+MAX_ID_LENGTH = 255
+
+StepKey = Annotated[str, Field(min_length=1, max_length=MAX_STEP_KEY_LENGTH)]
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for names and addresses that only this machine can reach."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def child_execution_id(parent_execution_id: str, step_key: str, index: int) -> str:
+    """The execution ID of child `index` of step `step_key`: the same on every replay."""
+    return str(uuid.uuid5(CHILD_ID_NAMESPACE, f"{parent_execution_id}\x00{step_key}\x00{index}"))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of the API has this body."""
+
+    error: ErrorDetail
+
+
+class StoredError(BaseModel):
+    """An error as stored: the exception's type name and its whole message."""
+
+    type: str
+    message: str
+
+
+# --------------------------------------------------------------------------- client API
+
+
+class SubmitRequest(_Strict):
+    payload: Any = None
+    queue_name: Identifier | None = None
+    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+    concurrency_key: Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None = None
+    deployment_id: Identifier | None = None
+    session_id: Identifier | None = None
+    user_id: Identifier | None = None
+    initial_state: Any = None
+    run_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+    idempotency_key: Identifier | None = None
+
+
+class SubmitResponse(BaseModel):
+    execution_id: str
+    workflow_id: str
+    root_execution_id: str
+    created_at: str
+    # False when an earlier submission with the same idempotency key was returned.
+    created: bool = True
+
+
+class BatchSubmitItem(_Strict):
+    workflow_id: Identifier
+    payload: Any = None
+    queue_name: Identifier | None = None
+    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+    concurrency_key: Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None = None
+    initial_state: Any = None
+    run_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+
+
+class BatchSubmitRequest(_Strict):
+    workflows: list[BatchSubmitItem]
+    deployment_id: Identifier | None = None
+    session_id: Identifier | None = None
+    user_id: Identifier | None = None
+
+
+class BatchSubmitResponse(BaseModel):
+    executions: list[SubmitResponse]
+
+
+class ExecutionView(BaseModel):
+    """An execution as `GET /api/v1/executions/{id}` returns it."""
+
+    id: str
+    workflow_id: str
+    status: str
+    payload: Any = None
+    result: Any = None
+    error: StoredError | None = None
+    output_schema_name: str | None = None
+    parent_execution_id: str | None = None
+    root_execution_id: str
+    root_workflow_id: str
+    step_key: str | None = None
+    batch_index: int | None = None
+    queue_name: str
+    concurrency_key: str | None = None
+    deployment_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    attempt: int
+    retry_count: int
+    worker_id: str | None = None
+    run_timeout_seconds: float | None = None
+    created_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: str
+    database: str
+
+
+# --------------------------------------------------------------------------- worker API
+
+
+class WorkflowRegistrationWire(_Strict):
+    workflow_id: Identifier
+    queue_name: Identifier
+    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+
+
+class RegisterWorkerRequest(_Strict):
+    deployment_id: Identifier | None = None
+    capacity: Annotated[int, Field(ge=1, le=100_000)] = 100
+    workflows: list[WorkflowRegistrationWire]
+    # A worker that restarts may keep its ID; the server then re-queues what it held.
+    worker_id: Identifier | None = None
+
+
+class RegisterWorkerResponse(BaseModel):
+    worker_id: str
+    heartbeat_interval_seconds: float
+    lease_seconds: float
+
+
+class HeartbeatRequest(_Strict):
+    # The executions the worker is running now; their leases are extended.
+    execution_ids: list[Identifier] = Field(default_factory=list)
+
+
+class HeartbeatResponse(BaseModel):
+    # True when the server does not know this worker (it was declared dead): register again.
+    re_register: bool
+
+
+class ClaimRequest(_Strict):
+    max: Annotated[int, Field(ge=1, le=MAX_CLAIM)] = 1
+    wait_seconds: Annotated[float, Field(ge=0, le=MAX_LONG_POLL_SECONDS)] = 30.0
+
+
+class JournalEntry(BaseModel):
+    key: str
+    kind: str
+    status: Literal["completed", "failed", "pending"]
+    result: str | None = None  # JSON text
+    error: StoredError | None = None
+    output_schema: str | None = None
+
+
+class ClaimedExecutionWire(BaseModel):
+    id: str
+    attempt: int
+    workflow_id: str
+    payload: str  # JSON text
+    queue_name: str
+    concurrency_key: str
+    deployment_id: str | None
+    parent_execution_id: str | None
+    root_execution_id: str
+    root_workflow_id: str
+    step_key: str | None
+    retry_count: int
+    created_at: float
+    session_id: str | None
+    user_id: str | None
+    initial_state: str | None  # JSON text
+    run_timeout_seconds: float | None
+    journal: list[JournalEntry]
+
+
+class ClaimResponse(BaseModel):
+    executions: list[ClaimedExecutionWire]
+
+
+class StepReport(_Strict):
+    key: StepKey
+    kind: Identifier
+    status: Literal["completed", "failed", "pending"]
+    position: Annotated[int, Field(ge=0)] = 0
+    result: str | None = None  # JSON text
+    error: StoredError | None = None
+    output_schema: str | None = None
+
+
+class ChildSubmission(_Strict):
+    step_key: StepKey
+    index: Annotated[int, Field(ge=0)]
+    workflow_id: Identifier
+    payload: str  # JSON text
+    queue_name: Identifier | None = None
+    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+    concurrency_key: Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None = None
+    initial_state: str | None = None  # JSON text
+    run_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+    # True when the parent suspends until this child is final.
+    wait: bool = False
+
+
+class CompleteOutcome(_Strict):
+    type: Literal["complete"] = "complete"
+    result: str  # JSON text
+    output_schema: str | None = None
+    final_state: str | None = None
+
+
+class FailOutcome(_Strict):
+    type: Literal["fail"] = "fail"
+    error: StoredError
+    retryable: bool = True
+    final_state: str | None = None
+
+
+class SuspendOutcome(_Strict):
+    type: Literal["suspend"] = "suspend"
+    step_key: StepKey
+    final_state: str | None = None
+
+
+class ReleaseOutcome(_Strict):
+    """The worker gives the execution back unfinished (graceful shutdown)."""
+
+    type: Literal["release"] = "release"
+
+
+Outcome = Annotated[
+    CompleteOutcome | FailOutcome | SuspendOutcome | ReleaseOutcome, Field(discriminator="type")
+]
+
+
+class ReportItem(_Strict):
+    execution_id: Identifier
+    attempt: Annotated[int, Field(ge=1)]
+    steps: list[StepReport] = Field(default_factory=list)
+    children: list[ChildSubmission] = Field(default_factory=list)
+    outcome: Outcome | None = None
+
+
+class ReportRequest(_Strict):
+    items: list[ReportItem]
+
+
+ItemStatus = Literal["ok", "stale", "requeued"]
+
+
+class ReportItemResult(BaseModel):
+    execution_id: str
+    # ok: applied. stale: refused, the attempt no longer owns the execution (drop it).
+    # requeued: the server recorded a step outcome itself (e.g. an unknown child workflow) and
+    # re-queued the execution for a replay; drop this attempt.
+    status: ItemStatus
+    detail: str | None = None
+
+
+class ReportResponse(BaseModel):
+    results: list[ReportItemResult]

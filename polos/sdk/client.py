@@ -1,0 +1,349 @@
+"""`PolosClient` (HTTP client of the server) and `ExecutionHandle`.
+
+Configuration comes from arguments, else the environment (a `.env` file in the working
+directory is loaded): POLOS_API_URL (default http://127.0.0.1:8080), POLOS_PROJECT_ID (default
+"default" against a loopback server), POLOS_API_KEY, POLOS_DEPLOYMENT_ID, POLOS_LOCAL_MODE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from urllib.parse import urlsplit
+
+import httpx
+from dotenv import find_dotenv, load_dotenv
+from pydantic import BaseModel, ConfigDict
+
+from polos import codec, protocol
+from polos.sdk.errors import (
+    PolosApiError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+    WorkflowTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from polos.sdk.workflow import Workflow
+    from polos.types.types import BatchWorkflowInput
+
+log = logging.getLogger("polos.client")
+
+load_dotenv(find_dotenv(usecwd=True), override=False)
+
+DEFAULT_API_URL = "http://127.0.0.1:8080"
+_FINAL = {"completed", "failed", "cancelled"}
+
+
+def _is_loopback_url(url: str) -> bool:
+    return protocol.is_loopback_host(urlsplit(url).hostname or "")
+
+
+class ExecutionHandle(BaseModel):
+    """A started execution. `id` and `execution_id` are the same UUID."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    workflow_id: str | None = None
+    created_at: str | None = None
+    parent_execution_id: str | None = None
+    root_workflow_id: str | None = None
+    root_execution_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    step_key: str | None = None
+
+    @property
+    def execution_id(self) -> str:
+        return self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.model_dump().items() if v is not None)
+        return f"ExecutionHandle({fields})"
+
+    async def get(self, client: ClientLike) -> dict[str, Any]:
+        """The execution as it is now; `result` rebuilt into the workflow's return type."""
+        c = as_client(client)
+        data = await c.get_execution(self.id)
+        if data.get("status") == "completed":
+            data["result"] = c.rebuild_result(data)
+        return data
+
+    async def result(self, client: ClientLike, timeout: float | None = 600.0) -> Any:
+        """Wait (without polling on a timer) for the execution's result."""
+        return await as_client(client).wait_for_result(self.id, timeout=timeout)
+
+
+class ClientProvider(Protocol):
+    """Anything that carries a PolosClient (the `Polos` object does)."""
+
+    @property
+    def client(self) -> PolosClient: ...
+
+
+ClientLike: TypeAlias = "PolosClient | ClientProvider"
+
+
+def as_client(client: Any) -> PolosClient:
+    if isinstance(client, PolosClient):
+        return client
+    inner = getattr(client, "client", None)
+    if isinstance(inner, PolosClient):
+        return inner
+    raise TypeError(f"expected a PolosClient or a Polos, not {type(client).__name__}")
+
+
+class PolosClient:
+    """Talks to a Polos server: start executions, read them, wait for results."""
+
+    def __init__(
+        self,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        project_id: str | None = None,
+        deployment_id: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.api_url = (api_url or os.environ.get("POLOS_API_URL") or DEFAULT_API_URL).rstrip("/")
+        self.api_key = api_key or os.environ.get("POLOS_API_KEY") or None
+        # Local mode (no API key, any project ID) is what a loopback server offers;
+        # POLOS_LOCAL_MODE is accepted for compatibility and changes nothing else.
+        self.local_mode = _is_loopback_url(self.api_url)
+        project = project_id or os.environ.get("POLOS_PROJECT_ID")
+        if not project:
+            if not self.local_mode:
+                raise ValueError(
+                    "project_id is required against a non-local server: pass project_id= "
+                    "or set POLOS_PROJECT_ID"
+                )
+            project = "default"
+        self.project_id = project
+        self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or None
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"PolosClient(api_url={self.api_url!r}, project_id={self.project_id!r})"
+
+    # -- transport ---------------------------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        headers = {"X-Project-ID": self.project_id, "Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """One keep-alive connection pool per event loop."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:
+            self._http = httpx.AsyncClient(
+                base_url=self.api_url,
+                headers=self.headers(),
+                timeout=httpx.Timeout(self._timeout + protocol.MAX_LONG_POLL_SECONDS, connect=5.0),
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            )
+            self._loop = loop
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            try:
+                await self._http.aclose()
+            except RuntimeError:  # its event loop is gone
+                pass
+            self._http = None
+
+    async def __aenter__(self) -> PolosClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(
+        self, method: str, path: str, *, content: str | bytes | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        response = await self.http.request(method, path, content=content, **kwargs)
+        if response.status_code >= 400:
+            raise api_error(response)
+        return response
+
+    # -- executions --------------------------------------------------------------------
+
+    async def invoke(
+        self,
+        workflow_id: str,
+        payload: Any = None,
+        queue_name: str | None = None,
+        queue_concurrency_limit: int | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        initial_state: BaseModel | dict[str, Any] | None = None,
+        run_timeout_seconds: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionHandle:
+        """Start an execution of `workflow_id` (it need not be imported here)."""
+        body = protocol.SubmitRequest(
+            payload=codec.to_json_value(payload),
+            queue_name=queue_name,
+            queue_concurrency_limit=queue_concurrency_limit,
+            concurrency_key=concurrency_key,
+            deployment_id=self.deployment_id,
+            session_id=session_id,
+            user_id=user_id,
+            initial_state=codec.to_json_value(initial_state),
+            run_timeout_seconds=run_timeout_seconds,
+            idempotency_key=idempotency_key,
+        )
+        response = await self.request(
+            "POST",
+            f"{protocol.API_PREFIX}/workflows/{workflow_id}/run",
+            content=codec.dumps(body.model_dump(exclude_none=True)),
+        )
+        data = protocol.SubmitResponse.model_validate_json(response.content)
+        return ExecutionHandle(
+            id=data.execution_id,
+            workflow_id=data.workflow_id,
+            created_at=data.created_at,
+            root_workflow_id=workflow_id,
+            root_execution_id=data.root_execution_id,
+            session_id=session_id,
+            user_id=user_id,
+        )
+
+    async def batch_invoke(
+        self,
+        workflows: list[BatchWorkflowInput],
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> list[ExecutionHandle]:
+        """Start many executions in one request (all or none)."""
+        from polos.sdk.workflow import get_workflow
+
+        items = []
+        for w in workflows:
+            wf = get_workflow(w.id)
+            items.append(
+                protocol.BatchSubmitItem(
+                    workflow_id=w.id,
+                    payload=codec.to_json_value(w.payload),
+                    queue_name=w.queue or (wf.queue_name if wf else None),
+                    queue_concurrency_limit=wf.queue_concurrency_limit if wf else None,
+                    concurrency_key=w.concurrency_key,
+                    initial_state=codec.to_json_value(w.initial_state),
+                    run_timeout_seconds=w.run_timeout_seconds,
+                )
+            )
+        if not items:
+            return []
+        body = protocol.BatchSubmitRequest(
+            workflows=items,
+            deployment_id=self.deployment_id,
+            session_id=session_id,
+            user_id=user_id,
+        )
+        response = await self.request(
+            "POST",
+            f"{protocol.API_PREFIX}/workflows/batch_run",
+            content=codec.dumps(body.model_dump(exclude_none=True)),
+        )
+        data = protocol.BatchSubmitResponse.model_validate_json(response.content)
+        return [
+            ExecutionHandle(
+                id=e.execution_id,
+                workflow_id=e.workflow_id,
+                created_at=e.created_at,
+                root_workflow_id=e.workflow_id,
+                root_execution_id=e.root_execution_id,
+                session_id=session_id,
+                user_id=user_id,
+            )
+            for e in data.executions
+        ]
+
+    async def get_execution(self, execution_id: str) -> dict[str, Any]:
+        """The execution as a plain dict (`result` is the stored JSON)."""
+        response = await self.request("GET", f"{protocol.API_PREFIX}/executions/{execution_id}")
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def wait_for_execution(
+        self, execution_id: str, timeout: float | None = 600.0
+    ) -> dict[str, Any]:
+        """The execution once it is final; WorkflowTimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = (
+                protocol.MAX_LONG_POLL_SECONDS
+                if deadline is None
+                else min(protocol.MAX_LONG_POLL_SECONDS, deadline - time.monotonic())
+            )
+            response = await self.request(
+                "GET",
+                f"{protocol.API_PREFIX}/executions/{execution_id}/wait",
+                params={"timeout": f"{max(0.0, remaining):.3f}"},
+            )
+            data: dict[str, Any] = response.json()
+            if data.get("status") in _FINAL:
+                return data
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WorkflowTimeoutError(execution_id, timeout)
+
+    def rebuild_result(self, data: dict[str, Any], workflow: Workflow | None = None) -> Any:
+        from polos.sdk.workflow import get_workflow
+
+        wf = workflow or get_workflow(str(data.get("workflow_id")))
+        schema = data.get("output_schema_name")
+        if wf is not None:
+            return wf.decode_result(data.get("result"), schema)
+        return codec.rebuild(data.get("result"), None, schema)
+
+    async def wait_for_result(
+        self, execution_id: str, timeout: float | None = 600.0, workflow: Workflow | None = None
+    ) -> Any:
+        data = await self.wait_for_execution(execution_id, timeout)
+        status = data.get("status")
+        if status == "completed":
+            return self.rebuild_result(data, workflow)
+        error = data.get("error") or {}
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        error_type = error.get("type") if isinstance(error, dict) else None
+        if status == "cancelled":
+            raise WorkflowFailedError(
+                f"Workflow execution cancelled: {message or execution_id}",
+                execution_id=execution_id,
+                error_type=error_type,
+                status="cancelled",
+            )
+        raise WorkflowFailedError(
+            f"Workflow execution failed: {message}",
+            execution_id=execution_id,
+            error_type=error_type,
+        )
+
+
+def api_error(response: httpx.Response) -> Exception:
+    code, message = "http_error", response.text[:500]
+    try:
+        detail = response.json().get("error", {})
+        code = detail.get("code", code)
+        message = detail.get("message", message)
+    except Exception:
+        pass
+    if code == "workflow_not_found":
+        workflow_id = None
+        parts = response.request.url.path.split("/")
+        if "workflows" in parts and parts[-1] == "run":
+            workflow_id = parts[-2]
+        return WorkflowNotFoundError(message, workflow_id)
+    return PolosApiError(response.status_code, code, message)

@@ -1,0 +1,467 @@
+"""`ctx.step`: the durable primitives a workflow is made of.
+
+Every primitive takes a step key, unique within the execution. A step whose outcome is in the
+journal returns it (or raises its recorded error) without running again; otherwise it runs,
+and its outcome is recorded. The first run and a replay return the same value: both go
+through the same JSON round trip.
+
+The primitives talk to the attempt that runs the execution through `StepRuntime`
+(implemented by polos/worker/attempt.py), so this module has no transport of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import random as _random
+import time
+import uuid as _uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from pydantic import BaseModel
+
+from polos import codec, protocol
+from polos.model import StepKind
+from polos.sdk.errors import StepExecutionError
+from polos.sdk.workflow import Workflow, get_workflow
+from polos.types.types import BatchStepResult, BatchWorkflowInput
+
+if TYPE_CHECKING:
+    from polos.sdk.client import ExecutionHandle
+    from polos.sdk.context import WorkflowContext
+
+
+@dataclass(slots=True)
+class StepSlot:
+    """A step key taken by a call: its position in the execution and its record, if any."""
+
+    key: str
+    kind: StepKind
+    position: int
+    recorded: protocol.JournalEntry | None
+
+
+class StepRuntime(Protocol):
+    """What the step primitives need from the attempt running the execution."""
+
+    @property
+    def context(self) -> WorkflowContext: ...
+
+    def begin(self, step_key: str, kind: StepKind) -> StepSlot:
+        """Take a step key (DuplicateStepKeyError if taken) and return its record, if any."""
+
+    async def durable(self) -> None:
+        """Wait until every earlier record of this execution is stored."""
+
+    def record(
+        self,
+        report: protocol.StepReport,
+        children: Sequence[protocol.ChildSubmission] = (),
+    ) -> None:
+        """Send a step outcome (and the children it starts) to the server, in order."""
+
+    def suspend(
+        self, report: protocol.StepReport, children: Sequence[protocol.ChildSubmission]
+    ) -> NoReturn:
+        """Submit children and suspend the execution until they are final."""
+
+
+def _error_report(slot: StepSlot, error_type: str, message: str) -> protocol.StepReport:
+    return protocol.StepReport(
+        key=slot.key,
+        kind=slot.kind.value,
+        status="failed",
+        position=slot.position,
+        error=protocol.StoredError(type=error_type, message=message),
+    )
+
+
+def _raise_recorded(entry: protocol.JournalEntry) -> NoReturn:
+    error = entry.error
+    message = error.message if error else f"step {entry.key!r} failed"
+    raise StepExecutionError(message, step_key=entry.key, error_type=error.type if error else None)
+
+
+def _backoff(attempt: int, base_delay: float, max_delay: float) -> float:
+    delay = float(min(base_delay * (2**attempt), max_delay))
+    return delay * (0.5 + _random.random() / 2)  # equal jitter: spreads retries of a fan-out
+
+
+class _NoopSpan:
+    """Stands in for an OpenTelemetry span until tracing arrives (issue 7)."""
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        pass
+
+    def add_event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
+        pass
+
+
+class Step:
+    """The durable primitives: `await ctx.step.run(...)`, `invoke_and_wait`, batches..."""
+
+    def __init__(self, runtime: StepRuntime) -> None:
+        self._rt = runtime
+
+    @property
+    def _ctx(self) -> WorkflowContext:
+        return self._rt.context
+
+    # -- run ---------------------------------------------------------------------------
+
+    async def run(
+        self,
+        step_key: str,
+        func: Callable[..., Any],
+        *args: Any,
+        max_retries: int = 2,
+        base_delay: float = 1.0,
+        max_delay: float = 10.0,
+        **kwargs: Any,
+    ) -> Any:
+        """Run `func(*args, **kwargs)` once and record its result.
+
+        A coroutine function is awaited; a plain function runs in a thread. A failure is
+        retried `max_retries` times with exponential backoff and jitter (no sleep after the
+        last attempt); then the step is recorded as failed and `StepExecutionError` is raised,
+        on this run and on every replay.
+        """
+        slot = self._rt.begin(step_key, StepKind.RUN)
+        if slot.recorded is not None:
+            return self._replay_value(slot.recorded)
+        await self._rt.durable()
+        attempts = max(0, int(max_retries)) + 1
+        for attempt in range(attempts):
+            try:
+                if inspect.iscoroutinefunction(func):
+                    value = await func(*args, **kwargs)
+                else:
+                    value = await asyncio.to_thread(func, *args, **kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
+                break
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    message = (
+                        f"Step '{step_key}' failed after {attempts} attempt(s): "
+                        f"{type(exc).__name__}: {exc}"
+                    )
+                    self._rt.record(_error_report(slot, type(exc).__name__, message))
+                    raise StepExecutionError(
+                        message, step_key=step_key, error_type=type(exc).__name__
+                    ) from exc
+                await asyncio.sleep(_backoff(attempt, base_delay, max_delay))
+        return self._record_value(slot, value)
+
+    def _record_value(self, slot: StepSlot, value: Any) -> Any:
+        try:
+            encoded = codec.encode(value)
+        except codec.EncodeError as exc:
+            message = f"Step '{slot.key}' returned a value that cannot be stored: {exc}"
+            self._rt.record(_error_report(slot, "EncodeError", message))
+            raise StepExecutionError(message, step_key=slot.key, error_type="EncodeError") from exc
+        self._rt.record(
+            protocol.StepReport(
+                key=slot.key,
+                kind=slot.kind.value,
+                status="completed",
+                position=slot.position,
+                result=encoded.text,
+                output_schema=encoded.schema,
+            )
+        )
+        # Return what a replay will return: the value after its JSON round trip, rebuilt into
+        # the model it was (by its own class, which a replay finds by name).
+        known = type(value) if isinstance(value, BaseModel) else None
+        return codec.decode(encoded.text, known, encoded.schema)
+
+    @staticmethod
+    def _replay_value(entry: protocol.JournalEntry) -> Any:
+        if entry.status == "failed":
+            _raise_recorded(entry)
+        return codec.decode(entry.result, None, entry.output_schema)
+
+    # -- recorded values ---------------------------------------------------------------
+
+    async def uuid(self, step_key: str) -> str:
+        """A random UUID (string), the same on every replay."""
+        slot = self._rt.begin(step_key, StepKind.UUID)
+        if slot.recorded is not None:
+            return str(self._replay_value(slot.recorded))
+        return str(self._record_value(slot, str(_uuid.uuid4())))
+
+    async def now(self, step_key: str) -> int:
+        """Milliseconds since the epoch, the same on every replay."""
+        slot = self._rt.begin(step_key, StepKind.NOW)
+        if slot.recorded is not None:
+            return int(self._replay_value(slot.recorded))
+        return int(self._record_value(slot, int(time.time() * 1000)))
+
+    async def random(self, step_key: str) -> float:
+        """A float in [0, 1), the same on every replay."""
+        slot = self._rt.begin(step_key, StepKind.RANDOM)
+        if slot.recorded is not None:
+            return float(self._replay_value(slot.recorded))
+        return float(self._record_value(slot, _random.random()))
+
+    # -- children ----------------------------------------------------------------------
+
+    def _submission(
+        self,
+        slot: StepSlot,
+        index: int,
+        workflow: str | Workflow,
+        payload: Any,
+        *,
+        initial_state: Any,
+        queue: str | None,
+        concurrency_key: str | None,
+        run_timeout_seconds: float | None,
+        wait: bool,
+    ) -> protocol.ChildSubmission:
+        if isinstance(workflow, Workflow):
+            wf: Workflow | None = workflow
+            workflow_id = workflow.id
+        elif isinstance(workflow, str):
+            workflow_id = workflow
+            wf = get_workflow(workflow)
+        else:
+            raise TypeError(
+                f"step {slot.key!r}: workflow must be a workflow ID or a Workflow, "
+                f"not {type(workflow).__name__}"
+            )
+        try:
+            payload_text = codec.dumps(payload)
+            state_text = None if initial_state is None else codec.dumps(initial_state)
+        except codec.EncodeError as exc:
+            raise StepExecutionError(
+                f"Step '{slot.key}': the payload for workflow {workflow_id!r} cannot be stored: "
+                f"{exc}",
+                step_key=slot.key,
+                error_type="EncodeError",
+            ) from exc
+        return protocol.ChildSubmission(
+            step_key=slot.key,
+            index=index,
+            workflow_id=workflow_id,
+            payload=payload_text,
+            queue_name=queue or (wf.queue_name if wf else None),
+            queue_concurrency_limit=wf.queue_concurrency_limit if wf else None,
+            concurrency_key=concurrency_key,
+            initial_state=state_text,
+            run_timeout_seconds=run_timeout_seconds,
+            wait=wait,
+        )
+
+    def _handle(self, submission: protocol.ChildSubmission) -> ExecutionHandle:
+        from polos.sdk.client import ExecutionHandle
+
+        ctx = self._ctx
+        return ExecutionHandle(
+            id=protocol.child_execution_id(ctx.execution_id, submission.step_key, submission.index),
+            workflow_id=submission.workflow_id,
+            parent_execution_id=ctx.execution_id,
+            root_workflow_id=ctx.root_workflow_id,
+            root_execution_id=ctx.root_execution_id,
+            session_id=ctx.session_id,
+            user_id=ctx.user_id,
+            step_key=submission.step_key,
+        )
+
+    @staticmethod
+    def _handles(entry: protocol.JournalEntry) -> list[ExecutionHandle]:
+        from polos.sdk.client import ExecutionHandle
+
+        if entry.status == "failed":
+            _raise_recorded(entry)
+        return [ExecutionHandle.model_validate(h) for h in codec.loads(entry.result) or []]
+
+    def _pending(self, slot: StepSlot) -> protocol.StepReport:
+        return protocol.StepReport(
+            key=slot.key, kind=slot.kind.value, status="pending", position=slot.position
+        )
+
+    async def invoke(
+        self,
+        step_key: str,
+        workflow: str | Workflow,
+        payload: Any,
+        initial_state: BaseModel | dict[str, Any] | None = None,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
+        run_timeout_seconds: int | None = None,
+    ) -> ExecutionHandle:
+        """Start a child execution and go on (fire-and-forget); returns its handle.
+
+        The child is submitted at most once whatever happens to this execution.
+        """
+        slot = self._rt.begin(step_key, StepKind.INVOKE)
+        if slot.recorded is not None:
+            return self._handles(slot.recorded)[0]
+        submission = self._submission(
+            slot,
+            0,
+            workflow,
+            payload,
+            initial_state=initial_state,
+            queue=queue,
+            concurrency_key=concurrency_key,
+            run_timeout_seconds=run_timeout_seconds,
+            wait=False,
+        )
+        handle = self._handle(submission)
+        self._rt.record(
+            protocol.StepReport(
+                key=slot.key,
+                kind=slot.kind.value,
+                status="completed",
+                position=slot.position,
+                result=codec.dumps([handle.model_dump(mode="json")]),
+            ),
+            [submission],
+        )
+        return handle
+
+    async def invoke_and_wait(
+        self,
+        step_key: str,
+        workflow: str | Workflow,
+        payload: Any,
+        initial_state: BaseModel | dict[str, Any] | None = None,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
+        run_timeout_seconds: int | None = None,
+    ) -> Any:
+        """Start a child execution and return its result (rebuilt into its return type).
+
+        This execution is suspended meanwhile (it holds no worker or queue slot). A child that
+        fails raises `StepExecutionError` with the child's error.
+        """
+        slot = self._rt.begin(step_key, StepKind.INVOKE_WAIT)
+        workflow_id = workflow.id if isinstance(workflow, Workflow) else workflow
+        if slot.recorded is not None:
+            entry = slot.recorded
+            if entry.status == "failed":
+                error = entry.error
+                raise StepExecutionError(
+                    f"Step '{step_key}': child workflow {workflow_id!r} failed: "
+                    f"{error.type if error else 'Error'}: {error.message if error else ''}",
+                    step_key=step_key,
+                    error_type=error.type if error else None,
+                )
+            return _rebuild_child_result(
+                workflow_id, codec.loads(entry.result), entry.output_schema
+            )
+        submission = self._submission(
+            slot,
+            0,
+            workflow,
+            payload,
+            initial_state=initial_state,
+            queue=queue,
+            concurrency_key=concurrency_key,
+            run_timeout_seconds=run_timeout_seconds,
+            wait=True,
+        )
+        self._rt.suspend(self._pending(slot), [submission])
+
+    def _batch_submissions(
+        self, slot: StepSlot, workflows: Sequence[BatchWorkflowInput], wait: bool
+    ) -> list[protocol.ChildSubmission]:
+        submissions = []
+        for index, item in enumerate(workflows):
+            if not isinstance(item, BatchWorkflowInput):
+                raise TypeError(
+                    f"step {slot.key!r}: item {index} is a {type(item).__name__}, "
+                    "expected BatchWorkflowInput"
+                )
+            submissions.append(
+                self._submission(
+                    slot,
+                    index,
+                    item.id,
+                    item.payload,
+                    initial_state=item.initial_state,
+                    queue=item.queue,
+                    concurrency_key=item.concurrency_key,
+                    run_timeout_seconds=item.run_timeout_seconds,
+                    wait=wait,
+                )
+            )
+        return submissions
+
+    async def batch_invoke(
+        self, step_key: str, workflows: list[BatchWorkflowInput]
+    ) -> list[ExecutionHandle]:
+        """Start many children at once and go on; returns their handles in input order."""
+        slot = self._rt.begin(step_key, StepKind.BATCH_INVOKE)
+        if slot.recorded is not None:
+            return self._handles(slot.recorded)
+        if not workflows:
+            return []
+        submissions = self._batch_submissions(slot, workflows, wait=False)
+        handles = [self._handle(s) for s in submissions]
+        self._rt.record(
+            protocol.StepReport(
+                key=slot.key,
+                kind=slot.kind.value,
+                status="completed",
+                position=slot.position,
+                result=codec.dumps([h.model_dump(mode="json") for h in handles]),
+            ),
+            submissions,
+        )
+        return handles
+
+    async def batch_invoke_and_wait(
+        self, step_key: str, workflows: list[BatchWorkflowInput]
+    ) -> list[BatchStepResult]:
+        """Start many children at once and return every outcome, in input order.
+
+        Failures are values: a failed child is `success=False` with its error; this call does
+        not raise for it. This execution is suspended meanwhile (no slot held).
+        """
+        slot = self._rt.begin(step_key, StepKind.BATCH_WAIT)
+        if slot.recorded is not None:
+            entry = slot.recorded
+            if entry.status == "failed":
+                _raise_recorded(entry)
+            return [_batch_result(item) for item in codec.loads(entry.result) or []]
+        if not workflows:
+            return []
+        submissions = self._batch_submissions(slot, workflows, wait=True)
+        self._rt.suspend(self._pending(slot), submissions)
+
+    # -- tracing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def trace(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[_NoopSpan]:
+        """A custom span around a block (not durable). Spans are not exported yet."""
+        yield _NoopSpan()
+
+
+def _rebuild_child_result(workflow_id: str, value: Any, schema: str | None) -> Any:
+    wf = get_workflow(workflow_id)
+    if wf is not None:
+        return wf.decode_result(value, schema)
+    return codec.rebuild(value, None, schema)
+
+
+def _batch_result(item: dict[str, Any]) -> BatchStepResult:
+    error = item.get("error")
+    success = bool(item.get("success"))
+    return BatchStepResult(
+        workflow_id=item["workflow_id"],
+        execution_id=item["execution_id"],
+        success=success,
+        result=_rebuild_child_result(
+            item["workflow_id"], item.get("result"), item.get("output_schema")
+        )
+        if success
+        else None,
+        error=error.get("message") if isinstance(error, dict) else error,
+        error_type=error.get("type") if isinstance(error, dict) else None,
+    )

@@ -1,0 +1,107 @@
+"""The server's ASGI app: `create_app(store, settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from polos import protocol
+from polos.server.clock import grant_restart_grace, run_clock
+from polos.server.http import ApiError, error_response
+from polos.server.routes import executions, health, workers
+from polos.server.settings import Settings
+from polos.server.signals import Signals
+from polos.server.state import ServerState
+from polos.store.base import Store
+
+log = logging.getLogger("polos.server")
+
+# Bodies parsed by the routes themselves (see http.parse_body): their schemas are added here.
+_BODY_MODELS: list[type[BaseModel]] = [
+    protocol.SubmitRequest,
+    protocol.BatchSubmitRequest,
+    protocol.RegisterWorkerRequest,
+    protocol.HeartbeatRequest,
+    protocol.ClaimRequest,
+    protocol.ReportRequest,
+]
+
+
+def create_app(store: Store, settings: Settings) -> FastAPI:
+    state = ServerState(store=store, signals=Signals(), settings=settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        await grant_restart_grace(store, settings)
+        clock = asyncio.create_task(run_clock(store, state.signals, settings), name="clock")
+        try:
+            yield
+        finally:
+            clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock
+            await store.close()
+
+    app = FastAPI(
+        title="Polos",
+        version="0.1.0",
+        description="A durable workflow engine: executions, steps, workers.",
+        lifespan=lifespan,
+    )
+    app.state.polos = state
+    app.include_router(health.router)
+    app.include_router(executions.router)
+    app.include_router(workers.router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{where}: {err.get('msg')}")
+        return error_response(422, "invalid_request", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("internal error")
+        return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in _BODY_MODELS:
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in model_schema.pop("$defs", {}).items():
+                    components.setdefault(name, definition)
+                components[model.__name__] = model_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

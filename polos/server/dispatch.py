@@ -1,0 +1,72 @@
+"""Who gets what, under which limits: the claim of a worker.
+
+One claim is one unit of work: it reads the queues' limits and usage, picks due executions
+oldest first across the queues (only workflows the worker registered), moves them to `running`
+under a new attempt and a lease, counts them against their queue in the same transaction (so a
+limit holds under any load, design.md rule 8) and loads their journals (rule 2).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from dataclasses import dataclass
+
+from polos.model import ClaimedExecution, WorkerInfo
+from polos.store.base import StoreTx, UsageKey
+
+# How many extra candidates a limited queue looks at, to get past executions whose
+# concurrency key has no room.
+_KEY_SLACK = 64
+
+
+@dataclass(slots=True)
+class _Candidate:
+    id: str
+    queue: str
+    key: str
+
+
+async def claim(
+    tx: StoreTx, worker: WorkerInfo, max_count: int, now: float, lease_seconds: float
+) -> list[ClaimedExecution]:
+    if max_count <= 0 or not worker.workflow_ids:
+        return []
+    project = worker.project_id
+    limits = await tx.queue_limits(project)
+    # Per queue, the candidates in order; then merged oldest-first across queues.
+    per_queue: list[list[tuple[float, int, _Candidate]]] = []
+    order = 0
+    for queue, limit in limits.items():
+        fetch = max_count if limit is None else min(max_count + _KEY_SLACK, limit + _KEY_SLACK)
+        rows = await tx.ready_candidates(project, queue, worker.workflow_ids, now, fetch)
+        if not rows:
+            continue
+        picked: list[tuple[float, int, _Candidate]] = []
+        if limit is None:
+            for execution_id, key, ready_at in rows:
+                picked.append((ready_at, order, _Candidate(execution_id, queue, key)))
+                order += 1
+        else:
+            usage = await tx.queue_usage(project, queue)
+            for execution_id, key, ready_at in rows:
+                if usage.get(key, 0) >= limit:
+                    continue
+                usage[key] = usage.get(key, 0) + 1
+                picked.append((ready_at, order, _Candidate(execution_id, queue, key)))
+                order += 1
+        per_queue.append(picked)
+    chosen = [c for _, _, c in heapq.merge(*per_queue)][:max_count]
+    if not chosen:
+        return []
+    claimed = await tx.mark_running([c.id for c in chosen], worker.id, now + lease_seconds, now)
+    won = {c.id for c in claimed}
+    usage_delta: Counter[UsageKey] = Counter()
+    for c in chosen:
+        if c.id in won:
+            usage_delta[(project, c.queue, c.key)] += 1
+    await tx.adjust_usage(usage_delta)
+    journals = await tx.load_journals([c.id for c in claimed])
+    for execution in claimed:
+        execution.journal = journals.get(execution.id, [])
+    return claimed

@@ -1,0 +1,178 @@
+"""Submitting executions and reading them back (including waiting for a final status)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from polos import codec, protocol
+from polos.model import FINAL_STATUSES, ExecutionRow
+from polos.server import lifecycle
+from polos.server.http import ApiError, body_schema, json_response, parse_body, project_of
+from polos.server.signals import wait_event
+from polos.server.state import ServerState, state_of
+from polos.server.views import execution_view, iso
+from polos.store.base import StoreTx
+
+router = APIRouter(prefix=protocol.API_PREFIX, tags=["executions"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": protocol.ErrorBody},
+    413: {"model": protocol.ErrorBody},
+    422: {"model": protocol.ErrorBody},
+}
+
+
+def _value_text(state: ServerState, value: object, what: str) -> str:
+    try:
+        text = codec.dumps(value)
+    except codec.EncodeError as exc:
+        raise ApiError(422, "invalid_value", f"{what}: {exc}") from None
+    limit = state.settings.max_value_bytes
+    if len(text.encode()) > limit:
+        raise ApiError(
+            413, "value_too_large", f"{what} is {len(text.encode())} bytes; the limit is {limit}"
+        )
+    return text
+
+
+def _optional_text(state: ServerState, value: object, what: str) -> str | None:
+    return None if value is None else _value_text(state, value, what)
+
+
+async def _submit(
+    state: ServerState, project: str, specs: list[lifecycle.SubmitSpec]
+) -> list[lifecycle.Submitted]:
+    async def work(tx: StoreTx) -> list[lifecycle.Submitted]:
+        return await lifecycle.submit(tx, state.signals, project, specs, time.time())
+
+    try:
+        return await state.store.run(work)
+    except lifecycle.UnknownWorkflow as exc:
+        raise ApiError(404, "workflow_not_found", str(exc)) from None
+
+
+def _submitted(s: lifecycle.Submitted) -> protocol.SubmitResponse:
+    return protocol.SubmitResponse(
+        execution_id=s.execution_id,
+        workflow_id=s.workflow_id,
+        root_execution_id=s.root_execution_id,
+        created_at=iso(s.created_at) or "",
+        created=s.created,
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/run",
+    response_model=protocol.SubmitResponse,
+    responses=_ERRORS,
+    openapi_extra=body_schema(protocol.SubmitRequest),
+    summary="Start an execution of a workflow",
+)
+async def run_workflow(workflow_id: str, request: Request) -> Response:
+    state = state_of(request)
+    project = project_of(request)
+    body = await parse_body(request, protocol.SubmitRequest, 4 * state.settings.max_value_bytes)
+    spec = lifecycle.SubmitSpec(
+        workflow_id=workflow_id,
+        payload_json=_value_text(state, body.payload, "payload"),
+        queue_name=body.queue_name,
+        queue_concurrency_limit=body.queue_concurrency_limit,
+        concurrency_key=body.concurrency_key,
+        deployment_id=body.deployment_id,
+        session_id=body.session_id,
+        user_id=body.user_id,
+        initial_state_json=_optional_text(state, body.initial_state, "initial_state"),
+        run_timeout_seconds=body.run_timeout_seconds,
+        idempotency_key=body.idempotency_key,
+    )
+    (submitted,) = await _submit(state, project, [spec])
+    return json_response(_submitted(submitted))
+
+
+@router.post(
+    "/workflows/batch_run",
+    response_model=protocol.BatchSubmitResponse,
+    responses=_ERRORS,
+    openapi_extra=body_schema(protocol.BatchSubmitRequest),
+    summary="Start many executions at once (all or none)",
+)
+async def batch_run(request: Request) -> Response:
+    state = state_of(request)
+    project = project_of(request)
+    body = await parse_body(
+        request, protocol.BatchSubmitRequest, 64 * state.settings.max_value_bytes
+    )
+    specs = [
+        lifecycle.SubmitSpec(
+            workflow_id=item.workflow_id,
+            payload_json=_value_text(state, item.payload, f"workflows[{i}].payload"),
+            queue_name=item.queue_name,
+            queue_concurrency_limit=item.queue_concurrency_limit,
+            concurrency_key=item.concurrency_key,
+            deployment_id=body.deployment_id,
+            session_id=body.session_id,
+            user_id=body.user_id,
+            initial_state_json=_optional_text(
+                state, item.initial_state, f"workflows[{i}].initial_state"
+            ),
+            run_timeout_seconds=item.run_timeout_seconds,
+        )
+        for i, item in enumerate(body.workflows)
+    ]
+    submitted = await _submit(state, project, specs) if specs else []
+    return json_response(
+        protocol.BatchSubmitResponse(executions=[_submitted(s) for s in submitted])
+    )
+
+
+async def _read(state: ServerState, project: str, execution_id: str) -> ExecutionRow:
+    async def work(tx: StoreTx) -> ExecutionRow | None:
+        return await tx.get_execution(execution_id)
+
+    row = await state.store.read(work)
+    if row is None or row.project_id != project:
+        raise ApiError(
+            404,
+            "execution_not_found",
+            f"execution {execution_id!r} not found in project {project!r}",
+        )
+    return row
+
+
+@router.get(
+    "/executions/{execution_id}",
+    response_model=protocol.ExecutionView,
+    responses=_ERRORS,
+    summary="Read an execution",
+)
+async def get_execution(execution_id: str, request: Request) -> Response:
+    state = state_of(request)
+    row = await _read(state, project_of(request), execution_id)
+    return json_response(execution_view(row))
+
+
+@router.get(
+    "/executions/{execution_id}/wait",
+    response_model=protocol.ExecutionView,
+    responses=_ERRORS,
+    summary="Read an execution once it is final, or when `timeout` seconds have passed",
+)
+async def wait_execution(
+    execution_id: str,
+    request: Request,
+    timeout: Annotated[float, Query(ge=0, le=protocol.MAX_LONG_POLL_SECONDS)] = 30.0,
+) -> Response:
+    state = state_of(request)
+    project = project_of(request)
+    event = state.signals.watch_final(execution_id)
+    try:
+        row = await _read(state, project, execution_id)
+        if row.status not in FINAL_STATUSES and await wait_event(event, timeout):
+            row = await _read(state, project, execution_id)
+    finally:
+        state.signals.unwatch_final(execution_id, event)
+    return json_response(execution_view(row))

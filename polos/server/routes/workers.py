@@ -1,0 +1,264 @@
+"""The worker protocol: register, heartbeat, claim (long-poll), report, deregister."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from polos import codec, protocol
+from polos.model import (
+    WAITING_STEP_KINDS,
+    ClaimedExecution,
+    StepKind,
+    WorkerInfo,
+    WorkflowRegistration,
+)
+from polos.server import dispatch, lifecycle
+from polos.server.http import ApiError, body_schema, json_response, parse_body, project_of
+from polos.server.signals import wait_event
+from polos.server.state import ServerState, state_of
+from polos.store.base import StoreTx
+
+router = APIRouter(prefix=f"{protocol.API_PREFIX}/workers", tags=["workers"])
+log = logging.getLogger("polos.server.workers")
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": protocol.ErrorBody},
+    413: {"model": protocol.ErrorBody},
+    422: {"model": protocol.ErrorBody},
+}
+_STEP_KINDS = {k.value for k in StepKind}
+_WAITING_KINDS = {k.value for k in WAITING_STEP_KINDS}
+
+
+async def _worker(state: ServerState, request: Request, worker_id: str) -> WorkerInfo:
+    async def work(tx: StoreTx) -> WorkerInfo | None:
+        return await tx.get_worker(worker_id)
+
+    worker = await state.store.read(work)
+    if worker is None or worker.project_id != project_of(request):
+        raise ApiError(
+            404,
+            "worker_not_found",
+            f"worker {worker_id!r} is not registered (it may have been silent too long): "
+            "register again",
+        )
+    return worker
+
+
+@router.post(
+    "",
+    response_model=protocol.RegisterWorkerResponse,
+    responses=_ERRORS,
+    openapi_extra=body_schema(protocol.RegisterWorkerRequest),
+    summary="Register a worker and the workflows it serves",
+)
+async def register(request: Request) -> Response:
+    state = state_of(request)
+    project = project_of(request)
+    body = await parse_body(request, protocol.RegisterWorkerRequest, 16 * 1024 * 1024)
+    now = time.time()
+    worker = WorkerInfo(
+        id=body.worker_id or str(uuid.uuid4()),
+        project_id=project,
+        deployment_id=body.deployment_id,
+        capacity=body.capacity,
+        workflow_ids=sorted({w.workflow_id for w in body.workflows}),
+        registered_at=now,
+        last_heartbeat_at=now,
+    )
+    registrations = [
+        WorkflowRegistration(w.workflow_id, w.queue_name, w.queue_concurrency_limit)
+        for w in body.workflows
+    ]
+
+    async def work(tx: StoreTx) -> None:
+        await lifecycle.register_worker(tx, state.signals, worker, registrations, now)
+
+    await state.store.run(work)
+    log.info(
+        "worker %s registered in project %r: %d workflow(s), capacity %d",
+        worker.id,
+        project,
+        len(worker.workflow_ids),
+        worker.capacity,
+    )
+    return json_response(
+        protocol.RegisterWorkerResponse(
+            worker_id=worker.id,
+            heartbeat_interval_seconds=state.settings.heartbeat_interval,
+            lease_seconds=state.settings.lease_seconds,
+        )
+    )
+
+
+@router.post(
+    "/{worker_id}/heartbeat",
+    response_model=protocol.HeartbeatResponse,
+    responses=_ERRORS,
+    openapi_extra=body_schema(protocol.HeartbeatRequest),
+    summary="Say the worker is alive and extend the leases of what it runs",
+)
+async def heartbeat(worker_id: str, request: Request) -> Response:
+    state = state_of(request)
+    body = await parse_body(request, protocol.HeartbeatRequest, 16 * 1024 * 1024)
+
+    async def work(tx: StoreTx) -> bool:
+        return await lifecycle.heartbeat(
+            tx, worker_id, body.execution_ids, time.time(), state.settings
+        )
+
+    known = await state.store.run(work)
+    return json_response(protocol.HeartbeatResponse(re_register=not known))
+
+
+def _wire(execution: ClaimedExecution) -> protocol.ClaimedExecutionWire:
+    return protocol.ClaimedExecutionWire(
+        id=execution.id,
+        attempt=execution.attempt,
+        workflow_id=execution.workflow_id,
+        payload=execution.payload_json,
+        queue_name=execution.queue_name,
+        concurrency_key=execution.concurrency_key,
+        deployment_id=execution.deployment_id,
+        parent_execution_id=execution.parent_execution_id,
+        root_execution_id=execution.root_execution_id,
+        root_workflow_id=execution.root_workflow_id,
+        step_key=execution.parent_step_key,
+        retry_count=execution.retry_count,
+        created_at=execution.created_at,
+        session_id=execution.session_id,
+        user_id=execution.user_id,
+        initial_state=execution.initial_state_json,
+        run_timeout_seconds=execution.run_timeout_seconds,
+        journal=[
+            protocol.JournalEntry(
+                key=s.step_key,
+                kind=s.kind.value,
+                status=s.status.value,
+                result=s.result_json,
+                error=protocol.StoredError(type=s.error.type, message=s.error.message)
+                if s.error
+                else None,
+                output_schema=s.output_schema,
+            )
+            for s in execution.journal
+        ],
+    )
+
+
+@router.post(
+    "/{worker_id}/claim",
+    response_model=protocol.ClaimResponse,
+    responses=_ERRORS,
+    openapi_extra=body_schema(protocol.ClaimRequest),
+    summary="Take up to `max` executions; waits up to `wait_seconds` for work to arrive",
+)
+async def claim(worker_id: str, request: Request) -> Response:
+    state = state_of(request)
+    body = await parse_body(request, protocol.ClaimRequest, 64 * 1024)
+    worker = await _worker(state, request, worker_id)
+    deadline = time.monotonic() + body.wait_seconds
+
+    async def work(tx: StoreTx) -> list[ClaimedExecution]:
+        return await dispatch.claim(tx, worker, body.max, time.time(), state.settings.lease_seconds)
+
+    while True:
+        # Taken before looking, so work submitted in between is not missed.
+        event = state.signals.work_event(worker.project_id)
+        claimed = await state.store.run(work)
+        remaining = deadline - time.monotonic()
+        if claimed or remaining <= 0:
+            break
+        await wait_event(event, remaining)
+        if await request.is_disconnected():
+            # Nobody would receive what we claim now.
+            return Response(status_code=204)
+    return json_response(protocol.ClaimResponse(executions=[_wire(e) for e in claimed]))
+
+
+def _check_json(text: str | None, what: str, limit: int) -> None:
+    if text is None:
+        return
+    if len(text) > limit and len(text.encode()) > limit:
+        raise ApiError(413, "value_too_large", f"{what} is larger than {limit} bytes")
+    try:
+        codec.check_json(text)
+    except codec.DecodeError as exc:
+        raise ApiError(422, "invalid_value", f"{what}: {exc}") from None
+
+
+def _validate(items: list[protocol.ReportItem], limit: int) -> None:
+    for i, item in enumerate(items):
+        where = f"items[{i}] ({item.execution_id})"
+        pending: dict[str, str] = {}
+        for step in item.steps:
+            if step.kind not in _STEP_KINDS:
+                raise ApiError(422, "invalid_request", f"{where}: unknown step kind {step.kind!r}")
+            if step.status == "pending":
+                if step.kind not in _WAITING_KINDS:
+                    raise ApiError(
+                        422, "invalid_request", f"{where}: a {step.kind} step cannot be pending"
+                    )
+                pending[step.key] = step.kind
+            _check_json(step.result, f"{where} step {step.key!r} result", limit)
+        for child in item.children:
+            _check_json(child.payload, f"{where} child {child.index} payload", limit)
+            _check_json(child.initial_state, f"{where} child {child.index} state", limit)
+        outcome = item.outcome
+        if isinstance(outcome, protocol.CompleteOutcome):
+            _check_json(outcome.result, f"{where} result", limit)
+        if isinstance(outcome, protocol.SuspendOutcome) and outcome.step_key not in pending:
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"{where}: suspends on step {outcome.step_key!r}, which is not a pending "
+                "waiting step of the same report",
+            )
+        if outcome is not None and not isinstance(outcome, protocol.ReleaseOutcome):
+            _check_json(outcome.final_state, f"{where} state", limit)
+
+
+@router.post(
+    "/{worker_id}/reports",
+    response_model=protocol.ReportResponse,
+    responses=_ERRORS,
+    openapi_extra=body_schema(protocol.ReportRequest),
+    summary="Record steps, child submissions and outcomes of running executions, in order",
+)
+async def reports(worker_id: str, request: Request) -> Response:
+    state = state_of(request)
+    limit = state.settings.max_value_bytes
+    body = await parse_body(request, protocol.ReportRequest, 256 * limit)
+    _validate(body.items, limit)
+
+    async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
+        return await lifecycle.apply_reports(
+            tx, state.signals, state.settings, worker_id, body.items, time.time()
+        )
+
+    results = await state.store.run(work)
+    return json_response(protocol.ReportResponse(results=results))
+
+
+@router.delete(
+    "/{worker_id}",
+    responses=_ERRORS,
+    status_code=204,
+    summary="Deregister a worker; what it was running is queued again at once",
+)
+async def deregister(worker_id: str, request: Request) -> Response:
+    state = state_of(request)
+    await _worker(state, request, worker_id)
+
+    async def work(tx: StoreTx) -> int:
+        return await lifecycle.deregister_worker(tx, state.signals, worker_id, time.time())
+
+    released = await state.store.run(work)
+    if released:
+        log.info("worker %s left; %d execution(s) queued again", worker_id, released)
+    return Response(status_code=204)

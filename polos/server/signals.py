@@ -1,0 +1,81 @@
+"""In-process wake-ups: "work is ready in project P" and "execution E is final".
+
+Long-polls park on these instead of polling the database on a timer. They are hints: a woken
+request always re-reads the database, so a spurious wake-up costs one query and a missed one
+costs nothing but the long-poll's own timeout. With PostgreSQL (issue 3), `LISTEN/NOTIFY`
+feeds the same calls so that replicas wake each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+
+class Signals:
+    def __init__(self) -> None:
+        self._work: dict[str, asyncio.Event] = {}
+        self._final: dict[str, _Watch] = {}
+
+    # -- work --------------------------------------------------------------------------
+
+    def work_event(self, project_id: str) -> asyncio.Event:
+        """Take this *before* looking for work, then wait on it if none was found: a
+        submission that lands in between has set it already."""
+        event = self._work.get(project_id)
+        if event is None:
+            event = self._work[project_id] = asyncio.Event()
+        return event
+
+    def work_available(self, project_id: str) -> None:
+        event = self._work.pop(project_id, None)
+        if event is not None:
+            event.set()
+
+    def work_available_at(self, project_id: str, when: float) -> None:
+        """Wake claimers of `project_id` at unix time `when` (a delayed retry becomes due)."""
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, when - time.time())
+        loop.call_later(delay, self.work_available, project_id)
+
+    # -- final statuses ----------------------------------------------------------------
+
+    def watch_final(self, execution_id: str) -> asyncio.Event:
+        """Take this before reading the status; give it back with `unwatch_final`."""
+        entry = self._final.get(execution_id)
+        if entry is None:
+            entry = self._final[execution_id] = _Watch(asyncio.Event())
+        entry.waiters += 1
+        return entry.event
+
+    def unwatch_final(self, execution_id: str, event: asyncio.Event) -> None:
+        entry = self._final.get(execution_id)
+        if entry is not None and entry.event is event:
+            entry.waiters -= 1
+            if entry.waiters <= 0:
+                del self._final[execution_id]
+
+    def execution_final(self, execution_id: str) -> None:
+        entry = self._final.pop(execution_id, None)
+        if entry is not None:
+            entry.event.set()
+
+
+@dataclass(slots=True)
+class _Watch:
+    event: asyncio.Event
+    waiters: int = 0
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    if event.is_set():
+        return True
+    if timeout <= 0:
+        return False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+        return True
+    return False

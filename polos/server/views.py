@@ -1,0 +1,45 @@
+"""Records of the store as the public API shows them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from polos import codec, protocol
+from polos.model import ExecutionRow
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def execution_view(row: ExecutionRow) -> protocol.ExecutionView:
+    return protocol.ExecutionView(
+        id=row.id,
+        workflow_id=row.workflow_id,
+        status=row.status.value,
+        payload=codec.loads(row.payload_json),
+        result=codec.loads(row.result_json),
+        error=protocol.StoredError(type=row.error.type, message=row.error.message)
+        if row.error
+        else None,
+        output_schema_name=row.output_schema,
+        parent_execution_id=row.parent_execution_id,
+        root_execution_id=row.root_execution_id,
+        root_workflow_id=row.root_workflow_id,
+        step_key=row.parent_step_key,
+        batch_index=row.batch_index,
+        queue_name=row.queue_name,
+        concurrency_key=row.concurrency_key or None,
+        deployment_id=row.deployment_id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        attempt=row.attempt,
+        retry_count=row.retry_count,
+        worker_id=row.worker_id,
+        run_timeout_seconds=row.run_timeout_seconds,
+        created_at=iso(row.created_at) or "",
+        started_at=iso(row.started_at),
+        completed_at=iso(row.completed_at),
+    )

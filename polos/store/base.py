@@ -1,0 +1,299 @@
+"""The storage seam: the interface every database implements, and what they share.
+
+Lifecycle code (server/lifecycle.py, server/dispatch.py) is written once against `StoreTx`, a
+set of small typed operations, and runs as *units of work*: `await store.run(work)` where
+`work(tx)` is a coroutine. A unit is one atomic change. The SQLite store groups the units that
+arrive together into one transaction (group commit); PostgreSQL runs each in its own.
+
+Imports only `polos.model` (design.md, import direction).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, TypeVar
+
+from polos.model import (
+    ClaimedExecution,
+    ErrorInfo,
+    ExecutionRow,
+    ExecutionStatus,
+    NewExecution,
+    StepRecord,
+    StepStatus,
+    WorkerInfo,
+    WorkflowRegistration,
+)
+
+T = TypeVar("T")
+
+UsageKey = tuple[str, str, str]  # (project_id, queue_name, concurrency_key)
+
+
+@dataclass(slots=True)
+class FenceRow:
+    """The columns lifecycle decisions need about an execution."""
+
+    id: str
+    project_id: str
+    workflow_id: str
+    status: ExecutionStatus
+    attempt: int
+    worker_id: str | None
+    queue_name: str
+    concurrency_key: str
+    parent_execution_id: str | None
+    parent_step_key: str | None
+    notify_parent: bool
+    retry_count: int
+    root_execution_id: str
+    root_workflow_id: str
+    deployment_id: str | None
+    session_id: str | None
+    user_id: str | None
+
+
+@dataclass(slots=True)
+class FinalUpdate:
+    """An execution reaching `completed` or `failed`."""
+
+    id: str
+    status: ExecutionStatus
+    result_json: str | None
+    error: ErrorInfo | None
+    output_schema: str | None
+    state_json: str | None
+
+
+@dataclass(slots=True)
+class ChildOutcome:
+    """A finished child as its parent's waiting step sees it."""
+
+    id: str
+    workflow_id: str
+    status: ExecutionStatus
+    result_json: str | None
+    error: ErrorInfo | None
+    output_schema: str | None
+
+
+class StoreTx(abc.ABC):
+    """Operations inside one unit of work. Only this layer speaks SQL."""
+
+    @abc.abstractmethod
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` after the unit's transaction committed (wake-ups, notifications)."""
+
+    # -- projects, workflows, queues -----------------------------------------------------
+
+    @abc.abstractmethod
+    async def ensure_project(self, project_id: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def upsert_workflows(
+        self, project_id: str, registrations: Sequence[WorkflowRegistration], now: float
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def known_workflows(
+        self, project_id: str, workflow_ids: Collection[str]
+    ) -> dict[str, str]:
+        """The registered workflows among `workflow_ids`, with their default queue."""
+
+    @abc.abstractmethod
+    async def ensure_queues(
+        self,
+        project_id: str,
+        queues: Mapping[str, int | None],
+        now: float,
+        overwrite_limits: bool,
+    ) -> None:
+        """Create missing queues; with `overwrite_limits`, also set the limits given."""
+
+    @abc.abstractmethod
+    async def queue_limits(self, project_id: str) -> dict[str, int | None]: ...
+
+    @abc.abstractmethod
+    async def queue_usage(self, project_id: str, queue_name: str) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    async def adjust_usage(self, deltas: Mapping[UsageKey, int]) -> None: ...
+
+    # -- workers ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def save_worker(self, worker: WorkerInfo) -> None: ...
+
+    @abc.abstractmethod
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None: ...
+
+    @abc.abstractmethod
+    async def touch_worker(self, worker_id: str, now: float) -> bool:
+        """Record a heartbeat; False when the worker is unknown."""
+
+    @abc.abstractmethod
+    async def delete_workers(self, worker_ids: Collection[str]) -> None: ...
+
+    @abc.abstractmethod
+    async def silent_workers(self, heard_before: float) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def extend_leases(
+        self, worker_id: str, execution_ids: Collection[str], until: float
+    ) -> int:
+        """Extend the leases the worker says it still holds. Those it does not name (a claim
+        whose answer it never got) keep their lease and expire: nothing stays held forever."""
+
+    @abc.abstractmethod
+    async def extend_all_leases(self, until: float) -> int:
+        """Give every running execution at least until `until` (a server restart's grace)."""
+
+    # -- executions ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert_executions(self, rows: Sequence[NewExecution], now: float) -> set[str]:
+        """Insert queued executions, ignoring IDs that exist; return the IDs inserted."""
+
+    @abc.abstractmethod
+    async def execution_by_idempotency_key(
+        self, project_id: str, key: str
+    ) -> ExecutionRow | None: ...
+
+    @abc.abstractmethod
+    async def get_execution(self, execution_id: str) -> ExecutionRow | None: ...
+
+    @abc.abstractmethod
+    async def fence_rows(self, execution_ids: Collection[str]) -> dict[str, FenceRow]: ...
+
+    @abc.abstractmethod
+    async def ready_candidates(
+        self,
+        project_id: str,
+        queue_name: str,
+        workflow_ids: Collection[str],
+        now: float,
+        limit: int,
+    ) -> list[tuple[str, str, float]]:
+        """Due queued executions of `queue_name`, oldest first: (id, concurrency_key, ready_at)."""
+
+    @abc.abstractmethod
+    async def mark_running(
+        self, execution_ids: Sequence[str], worker_id: str, lease_until: float, now: float
+    ) -> list[ClaimedExecution]:
+        """Move queued executions to running under a new attempt; journals are not loaded."""
+
+    @abc.abstractmethod
+    async def load_journals(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]: ...
+
+    @abc.abstractmethod
+    async def finish_executions(self, updates: Sequence[FinalUpdate], now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def requeue_executions(
+        self, execution_ids: Sequence[str], ready_at: float, now: float, count_retry: bool
+    ) -> None:
+        """Back to `queued` (a retry, an expired lease, a wake-up or a re-queue for replay)."""
+
+    @abc.abstractmethod
+    async def set_waiting(self, execution_id: str, state_json: str | None, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def expired_leases(self, now: float, limit: int) -> list[FenceRow]: ...
+
+    @abc.abstractmethod
+    async def running_of_worker(self, worker_id: str) -> list[FenceRow]: ...
+
+    # -- journals and waiting steps ---------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert_steps(
+        self, execution_id: str, steps: Sequence[StepRecord], now: float
+    ) -> None:
+        """Record steps; a key already recorded keeps its first record (exactly-once results)."""
+
+    @abc.abstractmethod
+    async def set_step_pending(self, execution_id: str, step_key: str, pending: int) -> None: ...
+
+    @abc.abstractmethod
+    async def resolve_step(
+        self,
+        execution_id: str,
+        step_key: str,
+        status: StepStatus,
+        result_json: str | None,
+        error: ErrorInfo | None,
+        output_schema: str | None,
+        now: float,
+    ) -> None:
+        """Write the outcome of a waiting step (the server's side of invoke_and_wait)."""
+
+    @abc.abstractmethod
+    async def get_step(self, execution_id: str, step_key: str) -> StepRecord | None: ...
+
+    @abc.abstractmethod
+    async def count_unfinished_children(self, parent_id: str, step_key: str) -> int: ...
+
+    @abc.abstractmethod
+    async def decrement_pending(
+        self, decrements: Mapping[tuple[str, str], int]
+    ) -> list[tuple[str, str]]:
+        """Subtract finished children from waiting steps; return the steps that reached 0."""
+
+    @abc.abstractmethod
+    async def child_outcomes(self, parent_id: str, step_key: str) -> list[ChildOutcome]:
+        """The children of a step in input order."""
+
+
+Work = Callable[[StoreTx], Coroutine[Any, Any, T]]
+
+
+class Store(abc.ABC):
+    """A database the server keeps all its state in."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def run(self, work: Work[T]) -> T:
+        """Run a unit of work atomically and return its value once it is committed."""
+
+    @abc.abstractmethod
+    async def read(self, work: Work[T]) -> T:
+        """Run a read-only unit (it sees committed data only)."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the data lives, for logs (no passwords)."""
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations(dialect: str) -> list[Migration]:
+    """The numbered SQL files of `dialect`, in order."""
+    folder = resources.files("polos.store") / "migrations" / dialect
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        number, _, rest = entry.name.partition("_")
+        found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations of {dialect} are not numbered 1..n: {versions}")
+    return found

@@ -1,0 +1,250 @@
+"""One run of one claimed execution: replay from the journal, run new steps, report.
+
+The attempt implements `StepRuntime` for `ctx.step`. Records go to the reporter at once; a
+new step body first waits until the earlier records of this attempt are acknowledged
+(`durable`), so no side effect is ever based on a result the server did not store. Waiting
+steps (children) suspend the attempt: the pending step, its children and the suspension travel
+in one report, which the server applies in one transaction (design.md rules 4 and 5).
+
+If the server refuses a report (the attempt lost its lease, or the server re-queued the
+execution to replay a step it resolved itself), the attempt is abandoned without a word: some
+other attempt owns the execution now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from polos import codec, protocol
+from polos.model import StepKind
+from polos.sdk.context import WorkflowContext, set_current_attempt
+from polos.sdk.errors import (
+    DuplicateStepKeyError,
+    PayloadValidationError,
+    StepExecutionError,
+)
+from polos.sdk.step import Step, StepSlot
+from polos.sdk.workflow import Workflow
+from polos.worker.journal import Journal
+from polos.worker.reporter import Reporter
+
+log = logging.getLogger("polos.worker.attempt")
+
+# Failures a retry of the whole workflow cannot fix.
+_NOT_RETRYABLE = (StepExecutionError, PayloadValidationError, DuplicateStepKeyError)
+
+
+class _Suspended(BaseException):
+    """Unwinds the workflow function when it must wait. A BaseException, so that user code's
+    `except Exception` does not swallow it."""
+
+    def __init__(self, step_key: str) -> None:
+        super().__init__(step_key)
+        self.step_key = step_key
+
+
+class AttemptOver(BaseException):
+    """Raised by a step called after its attempt ended (e.g. from a task the workflow left
+    running behind it)."""
+
+
+class Attempt:
+    def __init__(
+        self,
+        execution: protocol.ClaimedExecutionWire,
+        workflow: Workflow,
+        reporter: Reporter,
+        deployment_id: str | None,
+        on_done: Callable[[Attempt], None],
+    ) -> None:
+        self.execution = execution
+        self.workflow = workflow
+        self._reporter = reporter
+        self._on_done = on_done
+        self._journal = Journal(workflow.id, execution.id, execution.journal)
+        self._acks: list[asyncio.Future[protocol.ReportItemResult]] = []
+        self._suspension: tuple[protocol.StepReport, list[protocol.ChildSubmission]] | None = None
+        self._over = False
+        self._abandoned = False
+        self.task: asyncio.Task[None] | None = None
+        initial_state = codec.loads(execution.initial_state) if execution.initial_state else None
+        self._context = WorkflowContext(
+            workflow_id=workflow.id,
+            execution_id=execution.id,
+            deployment_id=execution.deployment_id or deployment_id,
+            session_id=execution.session_id,
+            user_id=execution.user_id,
+            parent_execution_id=execution.parent_execution_id,
+            root_execution_id=execution.root_execution_id,
+            root_workflow_id=execution.root_workflow_id,
+            retry_count=execution.retry_count,
+            created_at=execution.created_at,
+            state_schema=workflow.state_schema,
+            initial_state=initial_state,
+        )
+        self._context.step = Step(self)
+
+    @property
+    def id(self) -> str:
+        return self.execution.id
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"polos-execution-{self.id}")
+        self.task.add_done_callback(lambda _: self._on_done(self))
+
+    def abandon(self, reason: str) -> None:
+        """Stop this attempt without reporting anything more."""
+        if self._abandoned:
+            return
+        self._abandoned = True
+        self._over = True
+        log.info("abandoning execution %s attempt %d: %s", self.id, self.execution.attempt, reason)
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    # -- StepRuntime -------------------------------------------------------------------
+
+    @property
+    def context(self) -> WorkflowContext:
+        return self._context
+
+    def begin(self, step_key: str, kind: StepKind) -> StepSlot:
+        if self._over:
+            raise AttemptOver(
+                f"execution {self.id}: step {step_key!r} called after the attempt ended"
+            )
+        return self._journal.take(step_key, kind)
+
+    async def durable(self) -> None:
+        while self._acks:
+            pending = self._acks
+            self._acks = []
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._abandoned:
+            raise AttemptOver(f"execution {self.id}: attempt abandoned")
+
+    def record(
+        self,
+        report: protocol.StepReport,
+        children: Sequence[protocol.ChildSubmission] = (),
+    ) -> None:
+        self._send(
+            protocol.ReportItem(
+                execution_id=self.id,
+                attempt=self.execution.attempt,
+                steps=[report],
+                children=list(children),
+            )
+        )
+
+    def suspend(
+        self, report: protocol.StepReport, children: Sequence[protocol.ChildSubmission]
+    ) -> NoReturn:
+        self._suspension = (report, list(children))
+        raise _Suspended(report.key)
+
+    # -- running -----------------------------------------------------------------------
+
+    def _send(self, item: protocol.ReportItem) -> asyncio.Future[protocol.ReportItemResult]:
+        fut = self._reporter.submit(item)
+        fut.add_done_callback(self._check_ack)
+        self._acks.append(fut)
+        return fut
+
+    def _check_ack(self, fut: asyncio.Future[protocol.ReportItemResult]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.abandon(f"report failed: {exc}")
+            return
+        result = fut.result()
+        if result.status != "ok":
+            self.abandon(f"server answered {result.status}: {result.detail or ''}")
+
+    async def _run(self) -> None:
+        token = set_current_attempt(self)
+        try:
+            outcome = await self._execute()
+        finally:
+            set_current_attempt(None)
+            del token
+        self._over = True
+        if outcome is None or self._abandoned:
+            return
+        steps: list[protocol.StepReport] = []
+        children: list[protocol.ChildSubmission] = []
+        if self._suspension is not None and isinstance(outcome, protocol.SuspendOutcome):
+            steps.append(self._suspension[0])
+            children = self._suspension[1]
+        self._send(
+            protocol.ReportItem(
+                execution_id=self.id,
+                attempt=self.execution.attempt,
+                steps=steps,
+                children=children,
+                outcome=outcome,
+            )
+        )
+        # Wait for the acknowledgement so that the slot is freed only once the server knows.
+        pending, self._acks = self._acks, []
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _state_text(self) -> str | None:
+        state = self._context.state
+        if state is None:
+            return None
+        try:
+            return codec.dumps(state)
+        except codec.EncodeError:
+            log.exception("state of execution %s cannot be stored", self.id)
+            return None
+
+    async def _execute(self) -> Any:
+        wf = self.workflow
+        try:
+            payload = wf.decode_payload(codec.loads(self.execution.payload))
+            if wf.has_payload_param:
+                result = await wf.func(self._context, payload)
+            else:
+                result = await wf.func(self._context)
+        except _Suspended as suspended:
+            return protocol.SuspendOutcome(
+                step_key=suspended.step_key, final_state=self._state_text()
+            )
+        except (asyncio.CancelledError, AttemptOver):
+            if self._abandoned:
+                return None
+            raise
+        except Exception as exc:
+            return self._failure(exc, retryable=not isinstance(exc, _NOT_RETRYABLE))
+        try:
+            encoded = codec.encode(result)
+        except codec.EncodeError as exc:
+            return self._failure(
+                codec.EncodeError(f"the result of workflow {wf.id!r} cannot be stored: {exc}"),
+                retryable=False,
+            )
+        return protocol.CompleteOutcome(
+            result=encoded.text, output_schema=encoded.schema, final_state=self._state_text()
+        )
+
+    def _failure(self, exc: BaseException, retryable: bool) -> protocol.FailOutcome:
+        info = codec.error_info(exc)
+        if retryable:
+            log.warning(
+                "execution %s of %r failed (will be retried if retries remain): %s: %s",
+                self.id,
+                self.workflow.id,
+                info["type"],
+                info["message"],
+                exc_info=exc,
+            )
+        return protocol.FailOutcome(
+            error=protocol.StoredError(**info),
+            retryable=retryable,
+            final_state=self._state_text(),
+        )

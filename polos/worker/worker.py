@@ -1,0 +1,328 @@
+"""`Worker`: registers workflows, pulls executions (long-poll), runs them, heartbeats.
+
+Pull, not push: the worker needs no open port. One claim request is in flight at a time and
+asks for as many executions as there are free slots; the server answers as soon as work is
+ready. Outages of the server are ridden out: every call retries with backoff, and a server that
+forgot the worker gets a fresh registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from polos import protocol
+from polos.sdk.client import ClientLike, PolosClient, api_error, as_client
+from polos.sdk.errors import PolosApiError
+from polos.sdk.workflow import Workflow, get_all_workflows
+from polos.worker.attempt import Attempt
+from polos.worker.reporter import Reporter
+
+log = logging.getLogger("polos.worker")
+# httpx logs every request at INFO; a worker makes thousands.
+if logging.getLogger("httpx").level == logging.NOTSET:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+_UNSET: Any = object()
+DEFAULT_CAPACITY = 100
+CLAIM_WAIT_SECONDS = 30.0
+
+
+class _ServerForgotWorker(Exception):
+    pass
+
+
+def _capacity(value: int | None) -> int:
+    if value is None:
+        value = int(os.environ.get("POLOS_MAX_CONCURRENT_WORKFLOWS", DEFAULT_CAPACITY))
+    if value < 1:
+        raise ValueError(f"max_concurrent_workflows must be at least 1, not {value}")
+    return value
+
+
+class Worker:
+    """Runs the given workflows (all registered ones by default) for as long as it lives.
+
+    `mode`, `worker_server_url`, `agents`, `tools` and `channels` are accepted for
+    compatibility with upstream and ignored: workers pull work, they need no server of their
+    own.
+    """
+
+    def __init__(
+        self,
+        client: ClientLike,
+        deployment_id: str | None = None,
+        agents: Any = None,
+        tools: Any = None,
+        workflows: Sequence[Workflow] | None = None,
+        max_concurrent_workflows: int | None = None,
+        mode: Any = _UNSET,
+        worker_server_url: Any = _UNSET,
+        log_file: str | None = None,
+        channels: Any = None,
+        shutdown_grace_seconds: float = 5.0,
+    ) -> None:
+        self.client: PolosClient = as_client(client)
+        for name, value in (("mode", mode), ("worker_server_url", worker_server_url)):
+            if value is not _UNSET:
+                log.warning("Worker(%s=...) is ignored: workers pull work over HTTP", name)
+        if agents or tools or channels:
+            log.warning("Worker(agents=, tools=, channels=) are not supported and are ignored")
+        if log_file:
+            _log_to_file(log_file)
+        self.deployment_id = deployment_id or self.client.deployment_id
+        self.capacity = _capacity(max_concurrent_workflows)
+        self._explicit_workflows = list(workflows) if workflows is not None else None
+        for wf in self._explicit_workflows or []:
+            if not isinstance(wf, Workflow):
+                raise TypeError(f"Worker(workflows=...) takes Workflow objects, not {wf!r}")
+        self.workflows: dict[str, Workflow] = {}
+        self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.worker_id: str | None = None
+        self.heartbeat_interval = 2.5
+        self._attempts: dict[str, Attempt] = {}
+        self._slot_freed = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reporter = Reporter(self._send_reports)
+        self._http: httpx.AsyncClient | None = None
+        self.started = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register and start pulling work in the background."""
+        if self.started:
+            return
+        self.workflows = {
+            wf.id: wf
+            for wf in (
+                self._explicit_workflows
+                if self._explicit_workflows is not None
+                else get_all_workflows().values()
+            )
+        }
+        if not self.workflows:
+            log.warning("this worker serves no workflows: define them before starting it")
+        self._http = httpx.AsyncClient(
+            base_url=self.client.api_url,
+            headers=self.client.headers(),
+            timeout=httpx.Timeout(CLAIM_WAIT_SECONDS + 15.0, connect=5.0),
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
+        await self._register()
+        self._reporter.start()
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="polos-claim"),
+            asyncio.create_task(self._heartbeat_loop(), name="polos-heartbeat"),
+        ]
+        self.started = True
+
+    async def run(self) -> None:
+        """Run until SIGINT or SIGTERM (or `shutdown()`), then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._stop_requested.set)
+                installed.append(sig)
+        try:
+            await self.start()
+            log.info(
+                "worker %s serving %d workflow(s) from %s (capacity %d)",
+                self.worker_id,
+                len(self.workflows),
+                self.client.api_url,
+                self.capacity,
+            )
+            await self._stop_requested.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.shutdown()
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    async def shutdown(self) -> None:
+        """Stop claiming, give running executions a moment, hand the rest back, deregister."""
+        if not self.started or self._stopping:
+            return
+        self._stopping = True
+        self._stop_requested.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        running = [a.task for a in self._attempts.values() if a.task is not None]
+        if running:
+            await asyncio.wait(running, timeout=self.shutdown_grace_seconds)
+        for attempt in list(self._attempts.values()):
+            attempt.abandon("worker shutting down")
+        # Records of what ran are still worth keeping: send them before leaving.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5.0):
+                await self._reporter.drain()
+        await self._reporter.stop()
+        if self.worker_id is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await self._call_once("DELETE", f"/{self.worker_id}")
+        if self._http is not None:
+            await self._http.aclose()
+        self.started = False
+        log.info("worker %s stopped", self.worker_id)
+
+    # -- transport ---------------------------------------------------------------------
+
+    async def _call_once(
+        self, method: str, path: str, body: Any = None, timeout: float | None = None
+    ) -> httpx.Response:
+        assert self._http is not None
+        content = None if body is None else body.model_dump_json().encode()
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout, connect=5.0)
+        response = await self._http.request(
+            method, f"{protocol.API_PREFIX}/workers{path}", content=content, **kwargs
+        )
+        if response.status_code == 404 and b"worker_not_found" in response.content:
+            raise _ServerForgotWorker()
+        if response.status_code >= 400:
+            raise api_error(response)
+        return response
+
+    async def _call(
+        self, method: str, path: str, body: Any = None, timeout: float | None = None
+    ) -> httpx.Response:
+        """Like `_call_once`, but rides out outages and server errors with backoff."""
+        delay = 0.05
+        while True:
+            try:
+                return await self._call_once(method, path, body, timeout)
+            except (httpx.TransportError, PolosApiError) as exc:
+                if isinstance(exc, PolosApiError) and exc.status < 500:
+                    raise
+                log.warning("server unreachable (%s); retrying in %.2f s", exc, delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+
+    async def _register(self) -> None:
+        body = protocol.RegisterWorkerRequest(
+            deployment_id=self.deployment_id,
+            capacity=self.capacity,
+            worker_id=self.worker_id,
+            workflows=[
+                protocol.WorkflowRegistrationWire(
+                    workflow_id=wf.id,
+                    queue_name=wf.queue_name,
+                    queue_concurrency_limit=wf.queue_concurrency_limit,
+                )
+                for wf in self.workflows.values()
+            ],
+        )
+        response = await self._call("POST", "", body)
+        data = protocol.RegisterWorkerResponse.model_validate_json(response.content)
+        self.worker_id = data.worker_id
+        self.heartbeat_interval = data.heartbeat_interval_seconds
+
+    async def _send_reports(
+        self, items: Sequence[protocol.ReportItem]
+    ) -> list[protocol.ReportItemResult]:
+        body = protocol.ReportRequest(items=list(items))
+        while True:
+            try:
+                response = await self._call("POST", f"/{self.worker_id}/reports", body)
+                return protocol.ReportResponse.model_validate_json(response.content).results
+            except _ServerForgotWorker:
+                # Our leases are gone with our registration; these reports would be refused.
+                await self._register()
+
+    # -- loops -------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            free = self.capacity - len(self._attempts)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            body = protocol.ClaimRequest(
+                max=min(free, protocol.MAX_CLAIM), wait_seconds=CLAIM_WAIT_SECONDS
+            )
+            try:
+                response = await self._call(
+                    "POST", f"/{self.worker_id}/claim", body, timeout=CLAIM_WAIT_SECONDS + 15.0
+                )
+            except _ServerForgotWorker:
+                await self._register()
+                continue
+            except PolosApiError as exc:
+                log.error("claim refused: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if response.status_code == 204:
+                continue
+            claimed = protocol.ClaimResponse.model_validate_json(response.content)
+            for execution in claimed.executions:
+                self._start(execution)
+
+    def _start(self, execution: protocol.ClaimedExecutionWire) -> None:
+        wf = self.workflows.get(execution.workflow_id)
+        if wf is None:  # the server only hands out what we registered
+            log.error(
+                "claimed execution %s of unknown workflow %r", execution.id, execution.workflow_id
+            )
+            return
+        attempt = Attempt(execution, wf, self._reporter, self.deployment_id, self._finished)
+        self._attempts[execution.id] = attempt
+        attempt.start()
+
+    def _finished(self, attempt: Attempt) -> None:
+        if self._attempts.get(attempt.id) is attempt:
+            del self._attempts[attempt.id]
+        self._slot_freed.set()
+        task = attempt.task
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("execution %s crashed in the worker", attempt.id, exc_info=task.exception())
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.heartbeat_interval)
+            body = protocol.HeartbeatRequest(execution_ids=list(self._attempts))
+            try:
+                response = await self._call("POST", f"/{self.worker_id}/heartbeat", body)
+            except _ServerForgotWorker:
+                await self._register()
+                continue
+            except PolosApiError as exc:
+                log.error("heartbeat refused: %s", exc)
+                continue
+            if protocol.HeartbeatResponse.model_validate_json(response.content).re_register:
+                log.warning("the server forgot this worker; registering again")
+                await self._register()
+
+    # -- introspection -----------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        return len(self._attempts)
+
+
+def _log_to_file(path: str) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)

@@ -37,6 +37,7 @@ e2e: install
 
 bench: install
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

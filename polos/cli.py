@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+from types import FrameType
 from typing import Any
 
 import click
@@ -56,6 +57,19 @@ def _serve(settings: Settings) -> None:
                     mode,
                     store.describe(),
                 )
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # SIGINT/SIGTERM is how this server is meant to stop: finish cleanly and exit 0
+            # instead of letting uvicorn re-raise the signal after its graceful shutdown.
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Long-polls would hold the graceful shutdown up to its timeout: answer them now.
+            app.state.polos.signals.close()
+            await super().shutdown(sockets)
 
     try:
         import uvloop  # noqa: F401

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 _LIST_PREFIX = "list["
+log = logging.getLogger("polos.codec")
 
 
 class EncodeError(TypeError):
@@ -137,14 +139,18 @@ def rebuild(value: Any, annotation: Any = None, schema: str | None = None) -> An
     if annotation is not None:
         return adapter_for(annotation).validate_python(value)
     if schema:
-        if schema.startswith(_LIST_PREFIX) and schema.endswith("]") and isinstance(value, list):
-            cls = resolve_schema(schema[len(_LIST_PREFIX) : -1])
-            if cls is not None:
-                return [cls.model_validate(v) for v in value]  # type: ignore[attr-defined]
-            return value
-        cls = resolve_schema(schema)
-        if cls is not None and isinstance(value, dict):
-            return cls.model_validate(value)  # type: ignore[attr-defined]
+        try:
+            if schema.startswith(_LIST_PREFIX) and schema.endswith("]") and isinstance(value, list):
+                cls = resolve_schema(schema[len(_LIST_PREFIX) : -1])
+                if cls is not None:
+                    return [cls.model_validate(v) for v in value]  # type: ignore[attr-defined]
+                return value
+            cls = resolve_schema(schema)
+            if cls is not None and isinstance(value, dict):
+                return cls.model_validate(value)  # type: ignore[attr-defined]
+        except ValidationError:
+            # The class changed since the value was stored: plain JSON beats an exception.
+            log.warning("stored value no longer fits %s; returning plain JSON", schema)
     return value
 
 

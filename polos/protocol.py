@@ -158,7 +158,7 @@ class RegisterWorkerRequest(_Strict):
     deployment_id: Identifier | None = None
     capacity: Annotated[int, Field(ge=1, le=100_000)] = 100
     workflows: list[WorkflowRegistrationWire]
-    # A worker that restarts may keep its ID; the server then re-queues what it held.
+    # Set when a worker registers again (the server forgot it): it keeps its live leases.
     worker_id: Identifier | None = None
 
 

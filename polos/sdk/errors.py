@@ -67,6 +67,11 @@ class WorkflowFailedError(PolosError, RuntimeError):
         self.status = status
 
 
+class ClientCallInWorkflowError(PolosError, RuntimeError):
+    """A client call (`Workflow.run`, `Workflow.invoke`) made inside a workflow. Not retried:
+    the code has to change (use `ctx.step.invoke_and_wait` / `ctx.step.invoke`)."""
+
+
 class ExecutionCancelledError(PolosError):
     """The execution was cancelled; raised by the next step it starts."""
 

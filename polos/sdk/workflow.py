@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from polos import codec
 from polos.sdk.context import current_attempt
-from polos.sdk.errors import PayloadValidationError
+from polos.sdk.errors import ClientCallInWorkflowError, PayloadValidationError
 from polos.sdk.queue import Queue
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ class Workflow:
 
     def _refuse_inside_workflow(self, what: str) -> None:
         if current_attempt() is not None:
-            raise RuntimeError(
+            raise ClientCallInWorkflowError(
                 f"workflow.{what}() cannot be called from within a workflow: use "
                 f"ctx.step.invoke_and_wait(...) or ctx.step.invoke(...) to start {self.id!r}"
             )

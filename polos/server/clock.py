@@ -20,11 +20,13 @@ log = logging.getLogger("polos.server.clock")
 
 
 async def grant_restart_grace(store: Store, settings: Settings) -> int:
-    """After a restart, give running executions one lease period for their workers to renew:
-    the server's own downtime is not the workers' fault."""
+    """After a restart, give running executions one lease period for their workers to renew,
+    and count every worker as just heard from: the server's downtime is not their fault."""
 
     async def work(tx: StoreTx) -> int:
-        return await tx.extend_all_leases(time.time() + settings.lease_seconds)
+        now = time.time()
+        await tx.touch_all_workers(now)
+        return await tx.extend_all_leases(now + settings.lease_seconds)
 
     return await store.run(work)
 

@@ -161,8 +161,9 @@ async def register_worker(
     await tx.ensure_queues(
         worker.project_id, queue_limits_of(registrations), now, overwrite_limits=True
     )
-    # A worker that comes back under its old ID has lost whatever it was running.
-    await release_worker_executions(tx, signals, worker.id, now)
+    # A worker registering again under its ID (the server forgot it during an outage) keeps
+    # the leases it still holds; its heartbeats renew them. What a dead worker held comes
+    # back through lease expiry.
     await tx.save_worker(worker)
 
 
@@ -251,8 +252,24 @@ async def apply_reports(
             # refused like any stale report.
             row.status = ExecutionStatus.QUEUED
     await tx.adjust_usage(batch.usage)
+    await _wake_claimers_of_freed_slots(tx, signals, batch.usage)
     await _notify_parents(tx, signals, batch.finished_children, now)
     return results
+
+
+async def _wake_claimers_of_freed_slots(
+    tx: StoreTx, signals: Signals, usage: Counter[UsageKey]
+) -> None:
+    """A slot freed in a limited queue may let a queued execution start: claimers parked
+    while the queue was full must look again (nothing else would wake them)."""
+    freed: dict[str, set[str]] = {}
+    for (project_id, queue_name, _), delta in usage.items():
+        if delta < 0:
+            freed.setdefault(project_id, set()).add(queue_name)
+    for project_id, queues in freed.items():
+        limits = await tx.queue_limits(project_id)
+        if any(limits.get(q) is not None for q in queues):
+            tx.on_commit(lambda p=project_id: signals.work_available(p))  # type: ignore[misc]
 
 
 def _step_record(step: protocol.StepReport) -> StepRecord:
@@ -278,11 +295,16 @@ async def _apply_item(
 ) -> protocol.ReportItemResult:
     steps = [_step_record(s) for s in item.steps]
     if item.children:
-        unknown = await _submit_children(tx, signals, row, item.children, now)
+        known = await tx.known_workflows(row.project_id, {c.workflow_id for c in item.children})
+        unknown: dict[str, str] = {}
+        for c in item.children:
+            if c.workflow_id not in known and c.step_key not in unknown:
+                unknown[c.step_key] = str(UnknownWorkflow(row.project_id, [c.workflow_id]))
         if unknown:
             return await _fail_steps_for_unknown_children(
-                tx, signals, row, item, steps, unknown, batch, now
+                tx, signals, row, item, steps, unknown, known, batch, now
             )
+        await _submit_children(tx, signals, row, item.children, known, now)
     if steps:
         await tx.insert_steps(row.id, steps, now)
     outcome = item.outcome
@@ -357,19 +379,14 @@ async def _submit_children(
     signals: Signals,
     parent: FenceRow,
     children: Sequence[protocol.ChildSubmission],
+    known: dict[str, str],
     now: float,
-) -> dict[str, str]:
-    """Insert the children (idempotently). Returns {step_key: error} for unknown workflows."""
-    known = await tx.known_workflows(parent.project_id, {c.workflow_id for c in children})
-    unknown: dict[str, str] = {}
-    for c in children:
-        if c.workflow_id not in known and c.step_key not in unknown:
-            unknown[c.step_key] = str(UnknownWorkflow(parent.project_id, [c.workflow_id]))
+) -> None:
+    """Insert the children (idempotently: their IDs derive from parent, step key and index).
+    `known` maps their workflow IDs to their default queues."""
     rows: list[NewExecution] = []
     queues: dict[str, int | None] = {}
     for c in children:
-        if c.step_key in unknown:
-            continue
         queue = c.queue_name or known[c.workflow_id]
         queues.setdefault(queue, c.queue_concurrency_limit)
         rows.append(
@@ -398,7 +415,6 @@ async def _submit_children(
         await tx.insert_executions(rows, now)
         project_id = parent.project_id
         tx.on_commit(lambda: signals.work_available(project_id))
-    return unknown
 
 
 async def _fail_steps_for_unknown_children(
@@ -408,16 +424,18 @@ async def _fail_steps_for_unknown_children(
     item: protocol.ReportItem,
     steps: list[StepRecord],
     unknown: dict[str, str],
+    known: dict[str, str],
     batch: _Batch,
     now: float,
 ) -> protocol.ReportItemResult:
     """Record the steps that named unknown workflows as failed and re-queue the execution,
     so that its replay raises StepExecutionError at that step. Steps recorded after the first
-    failed one belong to a future that did not happen and are dropped."""
+    failed one (and their children) belong to a future that did not happen and are dropped."""
     by_key = {s.step_key: s for s in steps}
     failed = [by_key[k] for k in unknown if k in by_key]
     cutoff = min((s.position for s in failed), default=0)
     kept = [s for s in steps if s.position < cutoff]
+    kept_keys = {s.step_key for s in kept}
     for s in failed:
         kept.append(
             StepRecord(
@@ -428,8 +446,9 @@ async def _fail_steps_for_unknown_children(
                 error=ErrorInfo("WorkflowNotFoundError", unknown[s.step_key]),
             )
         )
-    # Children of steps before the cutoff were inserted by _submit_children already; those
-    # at or after it are not (their steps are dropped, so a replay submits them again).
+    earlier_children = [c for c in item.children if c.step_key in kept_keys]
+    if earlier_children:
+        await _submit_children(tx, signals, row, earlier_children, known, now)
     await tx.insert_steps(row.id, kept, now)
     await _requeue(tx, signals, [row], now, ready_at=now, count_retry=False)
     batch.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1

@@ -18,12 +18,26 @@ class Signals:
     def __init__(self) -> None:
         self._work: dict[str, asyncio.Event] = {}
         self._final: dict[str, _Watch] = {}
+        self.closing = False
+
+    def close(self) -> None:
+        """Wake every parked long-poll and answer later ones at once: the server is stopping,
+        and a graceful shutdown waits for requests in flight (a long-poll lasts up to 60 s)."""
+        self.closing = True
+        for event in self._work.values():
+            event.set()
+        self._work.clear()
+        for watch in self._final.values():
+            watch.event.set()
+        self._final.clear()
 
     # -- work --------------------------------------------------------------------------
 
     def work_event(self, project_id: str) -> asyncio.Event:
         """Take this *before* looking for work, then wait on it if none was found: a
         submission that lands in between has set it already."""
+        if self.closing:
+            return _already_set()
         event = self._work.get(project_id)
         if event is None:
             event = self._work[project_id] = asyncio.Event()
@@ -37,13 +51,24 @@ class Signals:
     def work_available_at(self, project_id: str, when: float) -> None:
         """Wake claimers of `project_id` at unix time `when` (a delayed retry becomes due)."""
         loop = asyncio.get_running_loop()
-        delay = max(0.0, when - time.time())
-        loop.call_later(delay, self.work_available, project_id)
+
+        def fire() -> None:
+            # Loop timers may fire early (uvloop's have millisecond resolution): a claim that
+            # ran before `when` would find nothing due and park for its whole long-poll.
+            remaining = when - time.time()
+            if remaining > 0:
+                loop.call_later(remaining + 0.001, fire)
+            else:
+                self.work_available(project_id)
+
+        loop.call_later(max(0.0, when - time.time()), fire)
 
     # -- final statuses ----------------------------------------------------------------
 
     def watch_final(self, execution_id: str) -> asyncio.Event:
         """Take this before reading the status; give it back with `unwatch_final`."""
+        if self.closing:
+            return _already_set()
         entry = self._final.get(execution_id)
         if entry is None:
             entry = self._final[execution_id] = _Watch(asyncio.Event())
@@ -61,6 +86,12 @@ class Signals:
         entry = self._final.pop(execution_id, None)
         if entry is not None:
             entry.event.set()
+
+
+def _already_set() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
 
 
 @dataclass(slots=True)

@@ -135,6 +135,9 @@ class StoreTx(abc.ABC):
         """Record a heartbeat; False when the worker is unknown."""
 
     @abc.abstractmethod
+    async def touch_all_workers(self, now: float) -> None: ...
+
+    @abc.abstractmethod
     async def delete_workers(self, worker_ids: Collection[str]) -> None: ...
 
     @abc.abstractmethod

@@ -261,6 +261,9 @@ class SqliteTx(StoreTx):
         )
         return cur.rowcount > 0
 
+    async def touch_all_workers(self, now: float) -> None:
+        self._c.execute("UPDATE workers SET last_heartbeat_at = MAX(last_heartbeat_at, ?)", (now,))
+
     async def delete_workers(self, worker_ids: Collection[str]) -> None:
         self._c.executemany("DELETE FROM workers WHERE id = ?", [(w,) for w in worker_ids])
 
@@ -569,8 +572,10 @@ class SqliteTx(StoreTx):
         done: list[tuple[str, str]] = []
         for (parent, key), n in decrements.items():
             row = self._c.execute(
+                # A child that finished before its parent suspended is not in `pending`
+                # (the suspension counts unfinished children only): leave it at 0.
                 "UPDATE steps SET pending = pending - ? WHERE execution_id = ? "
-                "AND step_key = ? AND status = 'pending' RETURNING pending",
+                "AND step_key = ? AND status = 'pending' AND pending > 0 RETURNING pending",
                 (n, parent, key),
             ).fetchone()
             if row is not None and row[0] <= 0:
@@ -676,11 +681,15 @@ class SqliteStore(Store):
             self._wakeup.clear()
             batch, self._pending = self._pending, []
             if batch:
-                self._apply(batch)
+                try:
+                    self._apply(batch)
+                except Exception:  # _apply settles its futures; never let the loop die
+                    log.exception("SQLite committer failed")
 
     def _apply(self, batch: list[tuple[Work[Any], asyncio.Future[Any]]]) -> None:
         conn = self._require()
         outcomes: list[tuple[asyncio.Future[Any], bool, Any, list[Callable[[], None]]]] = []
+        fatal: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             for work, fut in batch:
@@ -688,10 +697,12 @@ class SqliteStore(Store):
                 conn.execute("SAVEPOINT unit")
                 try:
                     value: Any = _drive(work(tx))
-                except Exception as exc:
+                except BaseException as exc:  # a unit's failure is that unit's alone
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
                     outcomes.append((fut, False, exc, []))
+                    if isinstance(exc, KeyboardInterrupt | SystemExit):
+                        fatal = exc
                 else:
                     conn.execute("RELEASE unit")
                     outcomes.append((fut, True, value, tx.callbacks))
@@ -716,8 +727,12 @@ class SqliteStore(Store):
                 continue
             if ok:
                 fut.set_result(value)
+            elif isinstance(value, asyncio.CancelledError):
+                fut.cancel()
             else:
                 fut.set_exception(value)
+        if fatal is not None:
+            raise fatal
 
 
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:

@@ -22,6 +22,7 @@ from polos import codec, protocol
 from polos.model import StepKind
 from polos.sdk.context import WorkflowContext, set_current_attempt
 from polos.sdk.errors import (
+    ClientCallInWorkflowError,
     DuplicateStepKeyError,
     PayloadValidationError,
     StepExecutionError,
@@ -34,7 +35,12 @@ from polos.worker.reporter import Reporter
 log = logging.getLogger("polos.worker.attempt")
 
 # Failures a retry of the whole workflow cannot fix.
-_NOT_RETRYABLE = (StepExecutionError, PayloadValidationError, DuplicateStepKeyError)
+_NOT_RETRYABLE = (
+    StepExecutionError,
+    PayloadValidationError,
+    DuplicateStepKeyError,
+    ClientCallInWorkflowError,
+)
 
 
 class _Suspended(BaseException):

@@ -172,7 +172,7 @@ async def claim(worker_id: str, request: Request) -> Response:
         event = state.signals.work_event(worker.project_id)
         claimed = await state.store.run(work)
         remaining = deadline - time.monotonic()
-        if claimed or remaining <= 0:
+        if claimed or remaining <= 0 or state.signals.closing:
             break
         await wait_event(event, remaining)
         if await request.is_disconnected():

@@ -1,0 +1,393 @@
+"""Fixtures of the end-to-end suite: real `polos-server` processes, real worker processes,
+talking HTTP on 127.0.0.1.
+
+- `start_server(...)` starts a server on a free port and a temporary SQLite file and waits for
+  GET /health; `Server.stop()` sends SIGTERM and waits; `Server.start()` starts it again on the
+  same port and database (restart tests).
+- `start_worker(server, module, ...)` starts `tests/e2e/apps/run_worker.py` and waits until the
+  worker has registered its workflows.
+- `shared` is one server with one worker serving every app, shared by the tests that need
+  nothing special (starting processes is the slow part of this suite).
+- Every process logs to a file; when a test fails, the logs of the processes it used are
+  printed (pytest shows them with the failure). Everything started is stopped at the end.
+
+No test sleeps to wait for state: `wait_until` polls a condition against a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import polos
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+APPS = ["tests.e2e.apps.seed", "tests.e2e.apps.engine", "tests.e2e.apps.errors"]
+SERVER_START_DEADLINE = 30.0
+WORKER_START_DEADLINE = 30.0
+STOP_DEADLINE = 15.0
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02
+) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def async_wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02
+) -> Any:
+    """`wait_until` for async conditions (a coroutine function)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _env(api_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env["POLOS_API_URL"] = api_url
+    for name in ("POLOS_API_KEY", "POLOS_PROJECT_ID", "POLOS_DEPLOYMENT_ID"):
+        env.pop(name, None)
+    return env
+
+
+@dataclass
+class Proc:
+    """A child process whose stdout and stderr go to a log file."""
+
+    name: str
+    args: list[str]
+    log_path: Path
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> None:
+        with open(self.log_path, "ab") as log:
+            log.write(f"----- {self.name}: {' '.join(self.args)}\n".encode())
+            log.flush()
+            self.popen = subprocess.Popen(
+                self.args,
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def terminate(self, timeout: float = STOP_DEADLINE) -> int | None:
+        """SIGTERM, then wait; SIGKILL if it does not stop in time. Returns the exit code."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+                raise AssertionError(
+                    f"{self.name} did not stop within {timeout} s of SIGTERM"
+                ) from None
+        return self.popen.returncode
+
+    def kill9(self) -> None:
+        assert self.popen is not None
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+
+class Processes:
+    """Every process the tests start: for the failure logs and the final cleanup."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.all: list[Proc] = []
+        self._counter = 0
+
+    def new(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
+        self._counter += 1
+        proc = Proc(name, args, self.tmp / f"{self._counter:03d}-{name}.log", env)
+        self.all.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        # Workers first, so that they do not spend their last seconds retrying a dead server.
+        for proc in sorted(self.all, key=lambda p: not p.name.startswith("worker")):
+            if proc.alive():
+                try:
+                    proc.terminate()
+                except AssertionError:
+                    pass
+
+
+@dataclass
+class Server:
+    procs: Processes
+    db_path: Path
+    port: int
+    lease_seconds: float | None
+    proc: Proc | None = None
+    history: list[Proc] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        args = [
+            str(Path(sys.executable).parent / "polos-server"),
+            "start",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--database-url",
+            f"sqlite:///{self.db_path}",
+        ]
+        if self.lease_seconds is not None:
+            args += ["--lease-seconds", str(self.lease_seconds)]
+        self.proc = self.procs.new(f"server-{self.port}", args, _env(self.url))
+        self.history.append(self.proc)
+        self.proc.spawn()
+        proc = self.proc
+
+        def healthy() -> bool:
+            if not proc.alive():
+                raise AssertionError(f"the server exited early:\n{proc.log()}")
+            try:
+                return httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, SERVER_START_DEADLINE, f"GET {self.url}/health", interval=0.05)
+
+    def stop(self) -> None:
+        """SIGTERM; the server must stop in time and cleanly (uvicorn re-raises the signal
+        after its graceful shutdown, so the exit status is -SIGTERM)."""
+        assert self.proc is not None
+        code = self.proc.terminate()
+        assert code in (0, -signal.SIGTERM), f"the server exited with {code}"
+        check_server_log(self.proc)
+
+
+@dataclass
+class Worker:
+    proc: Proc
+    server: Server
+
+    def ready_count(self) -> int:
+        return self.proc.log().count(" serving ")
+
+    def stop(self) -> int | None:
+        return self.proc.terminate()
+
+    def kill9(self) -> None:
+        self.proc.kill9()
+
+
+@pytest.fixture(scope="session")
+def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
+    registry = Processes(tmp_path_factory.mktemp("e2e-logs"))
+    try:
+        yield registry
+    finally:
+        registry.stop_all()
+
+
+ServerFactory = Callable[..., Server]
+WorkerFactory = Callable[..., Worker]
+
+
+def _make_server(
+    procs: Processes, tmp: Path, lease_seconds: float | None = None, port: int | None = None
+) -> Server:
+    server = Server(
+        procs, tmp / f"polos-{time.monotonic_ns()}.db", port or free_port(), lease_seconds
+    )
+    server.start()
+    return server
+
+
+def _make_worker(
+    procs: Processes,
+    server: Server,
+    modules: list[str] | str = APPS,
+    workflows: list[str] | None = None,
+    capacity: int | None = None,
+    wait_ready: bool = True,
+) -> Worker:
+    modules = [modules] if isinstance(modules, str) else modules
+    args = [sys.executable, "-m", "tests.e2e.apps.run_worker", "--api-url", server.url]
+    for m in modules:
+        args += ["--module", m]
+    for w in workflows or []:
+        args += ["--workflow", w]
+    if capacity is not None:
+        args += ["--capacity", str(capacity)]
+    proc = procs.new(f"worker-{server.port}", args, _env(server.url))
+    proc.spawn()
+    worker = Worker(proc, server)
+    server.workers.append(worker)
+    if wait_ready:
+        wait_for_worker(worker)
+    return worker
+
+
+def check_server_log(proc: Proc) -> None:
+    """A 5xx (an internal error) is always a bug, and so is a traceback in the server's log."""
+    text = proc.log()
+    for marker in ("Traceback", "internal error"):
+        assert marker not in text, f"{proc.name} logged {marker!r}:\n{text[-20000:]}"
+
+
+def wait_for_worker(worker: Worker, registrations: int = 1) -> None:
+    """Until the worker logged that it registered (`registrations` times in all)."""
+
+    def ready() -> bool:
+        if not worker.proc.alive():
+            raise AssertionError(f"the worker exited early:\n{worker.proc.log()}")
+        return worker.ready_count() >= registrations
+
+    wait_until(ready, WORKER_START_DEADLINE, "the worker to register", interval=0.05)
+
+
+@pytest.fixture
+def start_server(
+    procs: Processes, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[ServerFactory]:
+    """Start servers for one test; they are stopped (SIGTERM) when it ends."""
+    started: list[Server] = []
+
+    def factory(lease_seconds: float | None = None, port: int | None = None) -> Server:
+        server = _make_server(procs, tmp_path, lease_seconds, port)
+        started.append(server)
+        _used(request).append(server)
+        return server
+
+    yield factory
+    for server in started:
+        for worker in server.workers:
+            if worker.proc.alive():
+                worker.stop()
+        if server.proc is not None and server.proc.alive():
+            server.stop()
+
+
+@pytest.fixture
+def start_worker(procs: Processes) -> WorkerFactory:
+    """Start a worker process against a server (stopped with its server)."""
+
+    def factory(server: Server, *args: Any, **kwargs: Any) -> Worker:
+        return _make_worker(procs, server, *args, **kwargs)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def _shared_server(procs: Processes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = _make_server(procs, tmp_path_factory.mktemp("shared"))
+    _make_worker(procs, server, APPS, capacity=200)
+    yield server
+    for worker in server.workers:
+        if worker.proc.alive():
+            worker.stop()
+    server.stop()
+
+
+@pytest.fixture
+def shared(_shared_server: Server, request: pytest.FixtureRequest) -> Server:
+    """A server with one worker serving every app (shared by the tests that use it)."""
+    for worker in _shared_server.workers:
+        assert worker.proc.alive(), f"the shared worker died:\n{worker.proc.log()}"
+    _used(request).append(_shared_server)
+    return _shared_server
+
+
+@pytest.fixture
+async def client(shared: Server) -> AsyncIterator[polos.PolosClient]:
+    """A client of the shared server."""
+    c = polos.PolosClient(api_url=shared.url)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+# --------------------------------------------------------------------------- failure logs
+
+
+def _used(request: pytest.FixtureRequest) -> list[Server]:
+    node: Any = request.node
+    if not hasattr(node, "_polos_servers"):
+        node._polos_servers = []
+    servers: list[Server] = node._polos_servers
+    return servers
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        servers: list[Server] = getattr(item, "_polos_servers", [])
+        sections = []
+        for server in servers:
+            procs = server.history + [w.proc for w in server.workers]
+            for proc in procs:
+                text = proc.log()
+                sections.append(
+                    f"===== {proc.name} (pid {proc.popen.pid if proc.popen else '-'})"
+                    f" {proc.log_path}\n{text[-20000:]}"
+                )
+        if sections:
+            report.sections.append(("polos process logs", "\n".join(sections)))

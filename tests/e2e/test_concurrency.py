@@ -1,0 +1,58 @@
+"""Two worker processes share a queue whose concurrency limit is 2: never more than two
+executions of it run at once, across both workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polos
+from polos.types.types import BatchWorkflowInput
+from tests.e2e.conftest import ServerFactory, WorkerFactory
+
+TIMEOUT = 60.0
+
+
+def max_overlap(lines: list[str]) -> int:
+    events = []
+    for line in lines:
+        kind, stamp, *_ = line.split()
+        # At equal times an end counts first: the slot is freed before the next one starts.
+        events.append((float(stamp), 0 if kind == "end" else 1))
+    running = peak = 0
+    for _, kind in sorted(events):
+        running += 1 if kind == 1 else -1
+        peak = max(peak, running)
+    return peak
+
+
+async def test_queue_limit_holds_across_two_workers(
+    start_server: ServerFactory, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    server = start_server()
+    first = start_worker(server, "tests.e2e.apps.engine", workflows=["limited"], capacity=5)
+    second = start_worker(server, "tests.e2e.apps.engine", workflows=["limited"], capacity=5)
+    log = tmp_path / "limited.log"
+    n = 12
+    async with polos.PolosClient(api_url=server.url) as client:
+        handles = await client.batch_invoke(
+            [
+                BatchWorkflowInput(id="limited", payload={"i": i, "seconds": 0.15, "log": str(log)})
+                for i in range(n)
+            ]
+        )
+        for i, handle in enumerate(handles):
+            row = await client.wait_for_execution(handle.id, timeout=TIMEOUT)
+            assert row["status"] == "completed", row
+            assert row["result"] == {"i": i}
+            assert row["queue_name"] == "limited_q"
+
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 * n  # each execution ran once: one start and one end
+    assert sorted(int(line.split()[2]) for line in lines if line.startswith("start")) == list(
+        range(n)
+    )
+    assert max_overlap(lines) <= 2
+    assert max_overlap(lines) == 2  # the limit is 2, not 1: both slots were used
+    pids = {int(line.split()[3]) for line in lines}
+    # Both workers took part, so the limit held across processes, not inside one.
+    assert pids == {first.proc.pid, second.proc.pid}

@@ -1,0 +1,70 @@
+"""Fixtures of the store contract suite.
+
+Every test that takes `store` (or `engine`) runs once per backend in `BACKENDS`. A PostgreSQL
+store joins by adding "postgres" there and a branch to `database_url`, `open_store` and the
+introspection helpers in `introspect.py` (a private throwaway cluster, as design.md says).
+Tests of one backend's own mechanics (SQLite's group commit) take `sqlite_store` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from polos.server.settings import Settings
+from polos.store import create_store
+from polos.store.base import Store
+from polos.store.sqlite import SqliteStore
+from tests.store.harness import CountingSignals, Engine
+
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    backend = request.param
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'polos.db'}"
+    raise AssertionError(f"no database for backend {backend!r}")
+
+
+async def open_store(database_url: str) -> Store:
+    store = create_store(database_url)
+    await store.open()
+    return store
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "polos.db")
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+def signals() -> CountingSignals:
+    return CountingSignals()
+
+
+@pytest.fixture
+def engine(store: Store, signals: CountingSignals, settings: Settings) -> Engine:
+    return Engine(store, signals, settings)

@@ -7,14 +7,12 @@ directory is loaded): POLOS_API_URL (default http://127.0.0.1:8080), POLOS_PROJE
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from urllib.parse import urlsplit
 
-import httpx
 from dotenv import find_dotenv, load_dotenv
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +23,7 @@ from polos.sdk.errors import (
     WorkflowNotFoundError,
     WorkflowTimeoutError,
 )
+from polos.sdk.transport import HttpTransport, Response
 
 if TYPE_CHECKING:
     from polos.sdk.workflow import Workflow
@@ -126,9 +125,9 @@ class PolosClient:
             project = "default"
         self.project_id = project
         self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or None
-        self._timeout = timeout
-        self._http: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport = HttpTransport(
+            self.api_url, self.headers(), timeout=timeout + protocol.MAX_LONG_POLL_SECONDS
+        )
 
     def __repr__(self) -> str:
         return f"PolosClient(api_url={self.api_url!r}, project_id={self.project_id!r})"
@@ -141,27 +140,8 @@ class PolosClient:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    @property
-    def http(self) -> httpx.AsyncClient:
-        """One keep-alive connection pool per event loop."""
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._loop is not loop:
-            self._http = httpx.AsyncClient(
-                base_url=self.api_url,
-                headers=self.headers(),
-                timeout=httpx.Timeout(self._timeout + protocol.MAX_LONG_POLL_SECONDS, connect=5.0),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            )
-            self._loop = loop
-        return self._http
-
     async def close(self) -> None:
-        if self._http is not None:
-            try:
-                await self._http.aclose()
-            except RuntimeError:  # its event loop is gone
-                pass
-            self._http = None
+        await self._transport.close()
 
     async def __aenter__(self) -> PolosClient:
         return self
@@ -170,9 +150,14 @@ class PolosClient:
         await self.close()
 
     async def request(
-        self, method: str, path: str, *, content: str | bytes | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        response = await self.http.request(method, path, content=content, **kwargs)
+        self,
+        method: str,
+        path: str,
+        *,
+        content: str | bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Response:
+        response = await self._transport.request(method, path, content=content, params=params)
         if response.status_code >= 400:
             raise api_error(response)
         return response
@@ -332,7 +317,7 @@ class PolosClient:
         )
 
 
-def api_error(response: httpx.Response) -> Exception:
+def api_error(response: Response) -> Exception:
     code, message = "http_error", response.text[:500]
     try:
         detail = response.json().get("error", {})
@@ -342,7 +327,7 @@ def api_error(response: httpx.Response) -> Exception:
         pass
     if code == "workflow_not_found":
         workflow_id = None
-        parts = response.request.url.path.split("/")
+        parts = response.path.split("?")[0].split("/")
         if "workflows" in parts and parts[-1] == "run":
             workflow_id = parts[-2]
         return WorkflowNotFoundError(message, workflow_id)

@@ -17,19 +17,15 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from polos import protocol
 from polos.sdk.client import ClientLike, PolosClient, api_error, as_client
 from polos.sdk.errors import PolosApiError
+from polos.sdk.transport import HttpTransport, Response, TransportError
 from polos.sdk.workflow import Workflow, get_all_workflows
 from polos.worker.attempt import Attempt
 from polos.worker.reporter import Reporter
 
 log = logging.getLogger("polos.worker")
-# httpx logs every request at INFO; a worker makes thousands.
-if logging.getLogger("httpx").level == logging.NOTSET:
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 _UNSET: Any = object()
 DEFAULT_CAPACITY = 100
@@ -94,7 +90,7 @@ class Worker:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._reporter = Reporter(self._send_reports)
-        self._http: httpx.AsyncClient | None = None
+        self._http: HttpTransport | None = None
         self.started = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -113,11 +109,11 @@ class Worker:
         }
         if not self.workflows:
             log.warning("this worker serves no workflows: define them before starting it")
-        self._http = httpx.AsyncClient(
-            base_url=self.client.api_url,
-            headers=self.client.headers(),
-            timeout=httpx.Timeout(CLAIM_WAIT_SECONDS + 15.0, connect=5.0),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        self._http = HttpTransport(
+            self.client.api_url,
+            self.client.headers(),
+            timeout=CLAIM_WAIT_SECONDS + 15.0,
+            max_connections=16,
         )
         await self._register()
         self._reporter.start()
@@ -179,7 +175,7 @@ class Worker:
                 async with asyncio.timeout(5.0):
                     await self._call_once("DELETE", f"/{self.worker_id}")
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
         self.started = False
         log.info("worker %s stopped", self.worker_id)
 
@@ -187,14 +183,11 @@ class Worker:
 
     async def _call_once(
         self, method: str, path: str, body: Any = None, timeout: float | None = None
-    ) -> httpx.Response:
+    ) -> Response:
         assert self._http is not None
         content = None if body is None else body.model_dump_json().encode()
-        kwargs: dict[str, Any] = {}
-        if timeout is not None:
-            kwargs["timeout"] = httpx.Timeout(timeout, connect=5.0)
         response = await self._http.request(
-            method, f"{protocol.API_PREFIX}/workers{path}", content=content, **kwargs
+            method, f"{protocol.API_PREFIX}/workers{path}", content=content, timeout=timeout
         )
         if response.status_code == 404 and b"worker_not_found" in response.content:
             raise _ServerForgotWorker()
@@ -204,13 +197,13 @@ class Worker:
 
     async def _call(
         self, method: str, path: str, body: Any = None, timeout: float | None = None
-    ) -> httpx.Response:
+    ) -> Response:
         """Like `_call_once`, but rides out outages and server errors with backoff."""
         delay = 0.05
         while True:
             try:
                 return await self._call_once(method, path, body, timeout)
-            except (httpx.TransportError, PolosApiError) as exc:
+            except (TransportError, PolosApiError) as exc:
                 if isinstance(exc, PolosApiError) and exc.status < 500:
                     raise
                 log.warning("server unreachable (%s); retrying in %.2f s", exc, delay)

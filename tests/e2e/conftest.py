@@ -34,7 +34,12 @@ import polos
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-APPS = ["tests.e2e.apps.seed", "tests.e2e.apps.engine", "tests.e2e.apps.errors"]
+APPS = [
+    "tests.e2e.apps.seed",
+    "tests.e2e.apps.engine",
+    "tests.e2e.apps.errors",
+    "tests.e2e.apps.steps",
+]
 SERVER_START_DEADLINE = 30.0
 WORKER_START_DEADLINE = 30.0
 STOP_DEADLINE = 15.0

@@ -15,7 +15,7 @@ from polos.model import (
     WorkerInfo,
     WorkflowRegistration,
 )
-from polos.server import dispatch, lifecycle
+from polos.server import dispatch, lifecycle, reports
 from polos.server.settings import Settings
 from polos.server.signals import Signals
 from polos.store.base import ChildOutcome, Store, StoreTx
@@ -141,7 +141,7 @@ class Engine:
         when = self.clock if now is None else now
 
         async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
-            return await lifecycle.apply_reports(
+            return await reports.apply_reports(
                 tx, self.signals, self.settings, worker_id, items, when
             )
 

@@ -243,7 +243,7 @@ async def test_a_child_finishing_before_its_parent_suspends_is_counted_once(
     engine: Engine,
 ) -> None:
     """Children of an earlier attempt may finish before the replay suspends on them (the
-    case lifecycle._suspend handles with `unfinished == 0`). One that finishes early must not
+    case reports._suspend handles with `unfinished == 0`). One that finishes early must not
     resolve the waiting step while its siblings still run."""
     parent_id, _ = await _start_parent(engine)
     await _claim_as(engine, "parents")

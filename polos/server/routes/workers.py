@@ -17,7 +17,7 @@ from polos.model import (
     WorkerInfo,
     WorkflowRegistration,
 )
-from polos.server import dispatch, lifecycle
+from polos.server import dispatch, lifecycle, reports
 from polos.server.http import ApiError, body_schema, json_response, parse_body, project_of
 from polos.server.signals import wait_event
 from polos.server.state import ServerState, state_of
@@ -230,14 +230,14 @@ def _validate(items: list[protocol.ReportItem], limit: int) -> None:
     openapi_extra=body_schema(protocol.ReportRequest),
     summary="Record steps, child submissions and outcomes of running executions, in order",
 )
-async def reports(worker_id: str, request: Request) -> Response:
+async def report(worker_id: str, request: Request) -> Response:
     state = state_of(request)
     limit = state.settings.max_value_bytes
     body = await parse_body(request, protocol.ReportRequest, 256 * limit)
     _validate(body.items, limit)
 
     async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
-        return await lifecycle.apply_reports(
+        return await reports.apply_reports(
             tx, state.signals, state.settings, worker_id, body.items, time.time()
         )
 

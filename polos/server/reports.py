@@ -1,0 +1,233 @@
+"""Applying what workers report: step records, child submissions and outcomes (complete,
+fail, suspend, release), in order, fenced by attempt (design.md rule 7). Slots are freed in the
+same transaction (rules 4 and 8); finished children wake their parents through children.py."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from polos import protocol
+from polos.model import ErrorInfo, ExecutionStatus, StepKind, StepRecord, StepStatus
+from polos.server.children import notify_parents, resolve_waiting_step, submit_children
+from polos.server.lifecycle import UnknownWorkflow, requeue
+from polos.server.settings import Settings
+from polos.server.signals import Signals
+from polos.store.base import FenceRow, FinalUpdate, StoreTx, UsageKey
+
+log = logging.getLogger("polos.server.reports")
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one report request changes besides the per-execution rows."""
+
+    usage: Counter[UsageKey]
+    finished_children: Counter[tuple[str, str]]
+
+
+async def apply_reports(
+    tx: StoreTx,
+    signals: Signals,
+    settings: Settings,
+    worker_id: str,
+    items: Sequence[protocol.ReportItem],
+    now: float,
+) -> list[protocol.ReportItemResult]:
+    fences = await tx.fence_rows([item.execution_id for item in items])
+    batch = _Batch(usage=Counter(), finished_children=Counter())
+    results: list[protocol.ReportItemResult] = []
+    for item in items:
+        row = fences.get(item.execution_id)
+        if (
+            row is None
+            or row.status is not ExecutionStatus.RUNNING
+            or row.attempt != item.attempt
+            or row.worker_id != worker_id
+        ):
+            log.warning(
+                "refused a stale report for execution %s attempt %d from worker %s "
+                "(now %s, attempt %s, worker %s)",
+                item.execution_id,
+                item.attempt,
+                worker_id,
+                row.status.value if row else "unknown",
+                row.attempt if row else "-",
+                row.worker_id if row else "-",
+            )
+            results.append(
+                protocol.ReportItemResult(
+                    execution_id=item.execution_id,
+                    status="stale",
+                    detail="this attempt no longer owns the execution",
+                )
+            )
+            continue
+        result = await _apply_item(tx, signals, settings, row, item, batch, now)
+        results.append(result)
+        if result.status == "requeued" or item.outcome is not None:
+            # The attempt is over: later items of the same request about this execution are
+            # refused like any stale report.
+            row.status = ExecutionStatus.QUEUED
+    await tx.adjust_usage(batch.usage)
+    await _wake_claimers_of_freed_slots(tx, signals, batch.usage)
+    await notify_parents(tx, signals, batch.finished_children, now)
+    return results
+
+
+async def _wake_claimers_of_freed_slots(
+    tx: StoreTx, signals: Signals, usage: Counter[UsageKey]
+) -> None:
+    """A slot freed in a limited queue may let a queued execution start: claimers parked
+    while the queue was full must look again (nothing else would wake them)."""
+    freed: dict[str, set[str]] = {}
+    for (project_id, queue_name, _), delta in usage.items():
+        if delta < 0:
+            freed.setdefault(project_id, set()).add(queue_name)
+    for project_id, queues in freed.items():
+        limits = await tx.queue_limits(project_id)
+        if any(limits.get(q) is not None for q in queues):
+            tx.on_commit(lambda p=project_id: signals.work_available(p))  # type: ignore[misc]
+
+
+def _step_record(step: protocol.StepReport) -> StepRecord:
+    return StepRecord(
+        step_key=step.key,
+        kind=StepKind(step.kind),
+        status=StepStatus(step.status),
+        position=step.position,
+        result_json=step.result,
+        error=ErrorInfo(step.error.type, step.error.message) if step.error else None,
+        output_schema=step.output_schema,
+    )
+
+
+async def _apply_item(
+    tx: StoreTx,
+    signals: Signals,
+    settings: Settings,
+    row: FenceRow,
+    item: protocol.ReportItem,
+    batch: _Batch,
+    now: float,
+) -> protocol.ReportItemResult:
+    steps = [_step_record(s) for s in item.steps]
+    if item.children:
+        known = await tx.known_workflows(row.project_id, {c.workflow_id for c in item.children})
+        unknown: dict[str, str] = {}
+        for c in item.children:
+            if c.workflow_id not in known and c.step_key not in unknown:
+                unknown[c.step_key] = str(UnknownWorkflow(row.project_id, [c.workflow_id]))
+        if unknown:
+            return await _fail_steps_for_unknown_children(
+                tx, signals, row, item, steps, unknown, known, batch, now
+            )
+        await submit_children(tx, signals, row, item.children, known, now)
+    if steps:
+        await tx.insert_steps(row.id, steps, now)
+    outcome = item.outcome
+    ok = protocol.ReportItemResult(execution_id=row.id, status="ok")
+    if outcome is None:
+        return ok
+    usage_key = (row.project_id, row.queue_name, row.concurrency_key)
+    batch.usage[usage_key] -= 1
+    if isinstance(outcome, protocol.CompleteOutcome):
+        await tx.finish_executions(
+            [
+                FinalUpdate(
+                    row.id,
+                    ExecutionStatus.COMPLETED,
+                    outcome.result,
+                    None,
+                    outcome.output_schema,
+                    outcome.final_state,
+                )
+            ],
+            now,
+        )
+        _finished(tx, signals, row, batch)
+    elif isinstance(outcome, protocol.FailOutcome):
+        if outcome.retryable and row.retry_count < settings.max_workflow_retries:
+            ready = now + settings.retry_delay(row.retry_count)
+            await tx.requeue_executions([row.id], ready, now, count_retry=True)
+            project_id = row.project_id
+            tx.on_commit(lambda: signals.work_available_at(project_id, ready))
+        else:
+            error = ErrorInfo(outcome.error.type, outcome.error.message)
+            await tx.finish_executions(
+                [
+                    FinalUpdate(
+                        row.id, ExecutionStatus.FAILED, None, error, None, outcome.final_state
+                    )
+                ],
+                now,
+            )
+            _finished(tx, signals, row, batch)
+    elif isinstance(outcome, protocol.SuspendOutcome):
+        await _suspend(tx, signals, row, outcome, now)
+    else:  # ReleaseOutcome
+        await requeue(tx, signals, [row], now, ready_at=now, count_retry=False)
+    return ok
+
+
+async def _suspend(
+    tx: StoreTx, signals: Signals, row: FenceRow, outcome: protocol.SuspendOutcome, now: float
+) -> None:
+    unfinished = await tx.count_unfinished_children(row.id, outcome.step_key)
+    if unfinished == 0:
+        # Everything it waits for is final already (e.g. children of an earlier attempt):
+        # resolve the step now and let the execution replay at once.
+        await resolve_waiting_step(tx, row.id, outcome.step_key, now)
+        await tx.requeue_executions([row.id], now, now, count_retry=False)
+        tx.on_commit(lambda: signals.work_available(row.project_id))
+        return
+    await tx.set_step_pending(row.id, outcome.step_key, unfinished)
+    await tx.set_waiting(row.id, outcome.final_state, now)
+
+
+def _finished(tx: StoreTx, signals: Signals, row: FenceRow, batch: _Batch) -> None:
+    if row.notify_parent and row.parent_execution_id and row.parent_step_key:
+        batch.finished_children[(row.parent_execution_id, row.parent_step_key)] += 1
+    execution_id = row.id
+    tx.on_commit(lambda: signals.execution_final(execution_id))
+
+
+async def _fail_steps_for_unknown_children(
+    tx: StoreTx,
+    signals: Signals,
+    row: FenceRow,
+    item: protocol.ReportItem,
+    steps: list[StepRecord],
+    unknown: dict[str, str],
+    known: dict[str, str],
+    batch: _Batch,
+    now: float,
+) -> protocol.ReportItemResult:
+    """Record the steps that named unknown workflows as failed and re-queue the execution,
+    so that its replay raises StepExecutionError at that step. Steps recorded after the first
+    failed one (and their children) belong to a future that did not happen and are dropped."""
+    by_key = {s.step_key: s for s in steps}
+    failed = [by_key[k] for k in unknown if k in by_key]
+    cutoff = min((s.position for s in failed), default=0)
+    kept = [s for s in steps if s.position < cutoff]
+    kept_keys = {s.step_key for s in kept}
+    for s in failed:
+        kept.append(
+            StepRecord(
+                step_key=s.step_key,
+                kind=s.kind,
+                status=StepStatus.FAILED,
+                position=s.position,
+                error=ErrorInfo("WorkflowNotFoundError", unknown[s.step_key]),
+            )
+        )
+    earlier_children = [c for c in item.children if c.step_key in kept_keys]
+    if earlier_children:
+        await submit_children(tx, signals, row, earlier_children, known, now)
+    await tx.insert_steps(row.id, kept, now)
+    await requeue(tx, signals, [row], now, ready_at=now, count_retry=False)
+    batch.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1
+    detail = "; ".join(unknown.values())
+    return protocol.ReportItemResult(execution_id=row.id, status="requeued", detail=detail)

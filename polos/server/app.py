@@ -39,6 +39,7 @@ _BODY_MODELS: list[type[BaseModel]] = [
 
 def create_app(store: Store, settings: Settings) -> FastAPI:
     state = ServerState(store=store, signals=Signals(), settings=settings)
+    store.attach(state.signals)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

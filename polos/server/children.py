@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from polos import protocol
 from polos.model import ErrorInfo, ExecutionStatus, NewExecution, StepKind, StepStatus
 from polos.server.lifecycle import requeue
-from polos.server.signals import Signals
 from polos.store.base import ChildOutcome, FenceRow, StoreTx
 
 
 async def submit_children(
     tx: StoreTx,
-    signals: Signals,
     parent: FenceRow,
     children: Sequence[protocol.ChildSubmission],
     known: dict[str, str],
@@ -55,11 +53,11 @@ async def submit_children(
         await tx.ensure_queues(parent.project_id, queues, now, overwrite_limits=False)
         await tx.insert_executions(rows, now)
         project_id = parent.project_id
-        tx.on_commit(lambda: signals.work_available(project_id))
+        tx.notify_work(project_id)
 
 
 async def notify_parents(
-    tx: StoreTx, signals: Signals, finished: Counter[tuple[str, str]], now: float
+    tx: StoreTx, finished: Counter[tuple[str, str]], now: float
 ) -> None:
     if not finished:
         return
@@ -74,7 +72,7 @@ async def notify_parents(
         if parent is not None and parent.status is ExecutionStatus.WAITING:
             parent.status = ExecutionStatus.QUEUED
             woken.append(parent)
-    await requeue(tx, signals, woken, now, ready_at=now, count_retry=False)
+    await requeue(tx, woken, now, ready_at=now, count_retry=False)
 
 
 async def resolve_waiting_step(tx: StoreTx, parent_id: str, step_key: str, now: float) -> None:

@@ -1,7 +1,8 @@
-"""Work that happens because time passed: expired leases, forgotten workers.
+"""Work that happens because time passed: expired leases, forgotten workers, and a periodic
+wake-up of parked long-polls as a safety net for missed notifications.
 
-One sweep per `settings.sweep_interval`; a sweep is one unit of work, so with several replicas
-(issue 3) each expired lease is handled by whichever replica's transaction gets it first.
+One sweep per `settings.sweep_interval`; a sweep is one unit of work, and with several replicas
+each expired lease is taken by one replica's transaction (row locks, see the stores).
 Timers, schedules and timeouts (issue 5) join this module.
 """
 
@@ -18,10 +19,17 @@ from polos.store.base import Store, StoreTx
 
 log = logging.getLogger("polos.server.clock")
 
+# Parked long-polls look at the database again at least this often, whatever notifications
+# say: a safety net, never the way work is normally found.
+SAFETY_NET_SECONDS = 5.0
+
 
 async def grant_restart_grace(store: Store, settings: Settings) -> int:
-    """After a restart, give running executions one lease period for their workers to renew,
-    and count every worker as just heard from: the server's downtime is not their fault."""
+    """After a restart of the only server, give running executions one lease period for their
+    workers to renew, and count every worker as just heard from: the server's downtime is not
+    their fault. With a shared database the other replicas kept time: nothing to do."""
+    if store.shared:
+        return 0
 
     async def work(tx: StoreTx) -> int:
         now = time.time()
@@ -33,8 +41,9 @@ async def grant_restart_grace(store: Store, settings: Settings) -> int:
 
 async def run_clock(store: Store, signals: Signals, settings: Settings) -> None:
     async def sweep(tx: StoreTx) -> int:
-        return await lifecycle.expire_leases(tx, signals, settings, time.time())
+        return await lifecycle.expire_leases(tx, settings, time.time())
 
+    last_safety_net = time.monotonic()
     while True:
         await asyncio.sleep(settings.sweep_interval)
         try:
@@ -42,3 +51,6 @@ async def run_clock(store: Store, signals: Signals, settings: Settings) -> None:
                 pass  # more expired than one sweep takes: keep going
         except Exception:
             log.exception("clock sweep failed; retrying at the next tick")
+        if time.monotonic() - last_safety_net >= SAFETY_NET_SECONDS:
+            last_safety_net = time.monotonic()
+            signals.wake_everyone()

@@ -48,6 +48,7 @@ async def claim(
                 picked.append((ready_at, order, _Candidate(execution_id, queue, key)))
                 order += 1
         else:
+            await tx.lock_queue_for_claim(project, queue)
             usage = await tx.queue_usage(project, queue)
             for execution_id, key, ready_at in rows:
                 if usage.get(key, 0) >= limit:

@@ -20,7 +20,6 @@ from polos.model import (
     WorkflowRegistration,
 )
 from polos.server.settings import Settings
-from polos.server.signals import Signals
 from polos.store.base import FenceRow, StoreTx, UsageKey
 
 log = logging.getLogger("polos.server.lifecycle")
@@ -64,7 +63,7 @@ class Submitted:
 
 
 async def submit(
-    tx: StoreTx, signals: Signals, project_id: str, specs: Sequence[SubmitSpec], now: float
+    tx: StoreTx, project_id: str, specs: Sequence[SubmitSpec], now: float
 ) -> list[Submitted]:
     """Create top-level executions (all or none)."""
     await tx.ensure_project(project_id, now)
@@ -121,7 +120,7 @@ async def submit(
     if rows:
         await tx.ensure_queues(project_id, queues, now, overwrite_limits=False)
         await tx.insert_executions(rows, now)
-        tx.on_commit(lambda: signals.work_available(project_id))
+        tx.notify_work(project_id)
     return out
 
 
@@ -143,7 +142,6 @@ def queue_limits_of(registrations: Sequence[WorkflowRegistration]) -> dict[str, 
 
 async def register_worker(
     tx: StoreTx,
-    signals: Signals,
     worker: WorkerInfo,
     registrations: Sequence[WorkflowRegistration],
     now: float,
@@ -175,16 +173,16 @@ async def heartbeat(
 
 
 async def release_worker_executions(
-    tx: StoreTx, signals: Signals, worker_id: str, now: float
+    tx: StoreTx, worker_id: str, now: float
 ) -> int:
     rows = await tx.running_of_worker(worker_id)
-    await requeue(tx, signals, rows, now, ready_at=now, count_retry=False)
+    await requeue(tx, rows, now, ready_at=now, count_retry=False)
     await release_slots(tx, rows)
     return len(rows)
 
 
-async def deregister_worker(tx: StoreTx, signals: Signals, worker_id: str, now: float) -> int:
-    released = await release_worker_executions(tx, signals, worker_id, now)
+async def deregister_worker(tx: StoreTx, worker_id: str, now: float) -> int:
+    released = await release_worker_executions(tx, worker_id, now)
     await tx.delete_workers([worker_id])
     return released
 
@@ -193,12 +191,12 @@ async def deregister_worker(tx: StoreTx, signals: Signals, worker_id: str, now: 
 
 
 async def expire_leases(
-    tx: StoreTx, signals: Signals, settings: Settings, now: float, limit: int = 1000
+    tx: StoreTx, settings: Settings, now: float, limit: int = 1000
 ) -> int:
     rows = await tx.expired_leases(now, limit)
     if rows:
         log.warning("re-queued %d execution(s) whose worker stopped renewing its lease", len(rows))
-        await requeue(tx, signals, rows, now, ready_at=now, count_retry=False)
+        await requeue(tx, rows, now, ready_at=now, count_retry=False)
         await release_slots(tx, rows)
     silent = await tx.silent_workers(now - 3 * settings.lease_seconds)
     if silent:
@@ -214,7 +212,6 @@ async def expire_leases(
 
 async def requeue(
     tx: StoreTx,
-    signals: Signals,
     rows: Sequence[FenceRow],
     now: float,
     ready_at: float,
@@ -225,7 +222,7 @@ async def requeue(
         return
     await tx.requeue_executions([r.id for r in rows], ready_at, now, count_retry)
     for project_id in {r.project_id for r in rows}:
-        tx.on_commit(lambda p=project_id: signals.work_available(p))  # type: ignore[misc]
+        tx.notify_work(project_id)
 
 
 async def release_slots(tx: StoreTx, rows: Sequence[FenceRow]) -> None:

@@ -14,7 +14,6 @@ from polos.model import ErrorInfo, ExecutionStatus, StepKind, StepRecord, StepSt
 from polos.server.children import notify_parents, resolve_waiting_step, submit_children
 from polos.server.lifecycle import UnknownWorkflow, requeue
 from polos.server.settings import Settings
-from polos.server.signals import Signals
 from polos.store.base import FenceRow, FinalUpdate, StoreTx, UsageKey
 
 log = logging.getLogger("polos.server.reports")
@@ -30,7 +29,6 @@ class _Batch:
 
 async def apply_reports(
     tx: StoreTx,
-    signals: Signals,
     settings: Settings,
     worker_id: str,
     items: Sequence[protocol.ReportItem],
@@ -65,20 +63,20 @@ async def apply_reports(
                 )
             )
             continue
-        result = await _apply_item(tx, signals, settings, row, item, batch, now)
+        result = await _apply_item(tx, settings, row, item, batch, now)
         results.append(result)
         if result.status == "requeued" or item.outcome is not None:
             # The attempt is over: later items of the same request about this execution are
             # refused like any stale report.
             row.status = ExecutionStatus.QUEUED
     await tx.adjust_usage(batch.usage)
-    await _wake_claimers_of_freed_slots(tx, signals, batch.usage)
-    await notify_parents(tx, signals, batch.finished_children, now)
+    await _wake_claimers_of_freed_slots(tx, batch.usage)
+    await notify_parents(tx, batch.finished_children, now)
     return results
 
 
 async def _wake_claimers_of_freed_slots(
-    tx: StoreTx, signals: Signals, usage: Counter[UsageKey]
+    tx: StoreTx, usage: Counter[UsageKey]
 ) -> None:
     """A slot freed in a limited queue may let a queued execution start: claimers parked
     while the queue was full must look again (nothing else would wake them)."""
@@ -89,7 +87,7 @@ async def _wake_claimers_of_freed_slots(
     for project_id, queues in freed.items():
         limits = await tx.queue_limits(project_id)
         if any(limits.get(q) is not None for q in queues):
-            tx.on_commit(lambda p=project_id: signals.work_available(p))  # type: ignore[misc]
+            tx.notify_work(project_id)
 
 
 def _step_record(step: protocol.StepReport) -> StepRecord:
@@ -106,7 +104,6 @@ def _step_record(step: protocol.StepReport) -> StepRecord:
 
 async def _apply_item(
     tx: StoreTx,
-    signals: Signals,
     settings: Settings,
     row: FenceRow,
     item: protocol.ReportItem,
@@ -122,9 +119,9 @@ async def _apply_item(
                 unknown[c.step_key] = str(UnknownWorkflow(row.project_id, [c.workflow_id]))
         if unknown:
             return await _fail_steps_for_unknown_children(
-                tx, signals, row, item, steps, unknown, known, batch, now
+                tx, row, item, steps, unknown, known, batch, now
             )
-        await submit_children(tx, signals, row, item.children, known, now)
+        await submit_children(tx, row, item.children, known, now)
     if steps:
         await tx.insert_steps(row.id, steps, now)
     outcome = item.outcome
@@ -147,13 +144,13 @@ async def _apply_item(
             ],
             now,
         )
-        _finished(tx, signals, row, batch)
+        _finished(tx, row, batch)
     elif isinstance(outcome, protocol.FailOutcome):
         if outcome.retryable and row.retry_count < settings.max_workflow_retries:
             ready = now + settings.retry_delay(row.retry_count)
             await tx.requeue_executions([row.id], ready, now, count_retry=True)
             project_id = row.project_id
-            tx.on_commit(lambda: signals.work_available_at(project_id, ready))
+            tx.notify_work_at(project_id, ready)
         else:
             error = ErrorInfo(outcome.error.type, outcome.error.message)
             await tx.finish_executions(
@@ -164,16 +161,16 @@ async def _apply_item(
                 ],
                 now,
             )
-            _finished(tx, signals, row, batch)
+            _finished(tx, row, batch)
     elif isinstance(outcome, protocol.SuspendOutcome):
-        await _suspend(tx, signals, row, outcome, now)
+        await _suspend(tx, row, outcome, now)
     else:  # ReleaseOutcome
-        await requeue(tx, signals, [row], now, ready_at=now, count_retry=False)
+        await requeue(tx, [row], now, ready_at=now, count_retry=False)
     return ok
 
 
 async def _suspend(
-    tx: StoreTx, signals: Signals, row: FenceRow, outcome: protocol.SuspendOutcome, now: float
+    tx: StoreTx, row: FenceRow, outcome: protocol.SuspendOutcome, now: float
 ) -> None:
     unfinished = await tx.count_unfinished_children(row.id, outcome.step_key)
     if unfinished == 0:
@@ -181,22 +178,21 @@ async def _suspend(
         # resolve the step now and let the execution replay at once.
         await resolve_waiting_step(tx, row.id, outcome.step_key, now)
         await tx.requeue_executions([row.id], now, now, count_retry=False)
-        tx.on_commit(lambda: signals.work_available(row.project_id))
+        tx.notify_work(row.project_id)
         return
     await tx.set_step_pending(row.id, outcome.step_key, unfinished)
     await tx.set_waiting(row.id, outcome.final_state, now)
 
 
-def _finished(tx: StoreTx, signals: Signals, row: FenceRow, batch: _Batch) -> None:
+def _finished(tx: StoreTx, row: FenceRow, batch: _Batch) -> None:
     if row.notify_parent and row.parent_execution_id and row.parent_step_key:
         batch.finished_children[(row.parent_execution_id, row.parent_step_key)] += 1
     execution_id = row.id
-    tx.on_commit(lambda: signals.execution_final(execution_id))
+    tx.notify_final(execution_id)
 
 
 async def _fail_steps_for_unknown_children(
     tx: StoreTx,
-    signals: Signals,
     row: FenceRow,
     item: protocol.ReportItem,
     steps: list[StepRecord],
@@ -225,9 +221,9 @@ async def _fail_steps_for_unknown_children(
         )
     earlier_children = [c for c in item.children if c.step_key in kept_keys]
     if earlier_children:
-        await submit_children(tx, signals, row, earlier_children, known, now)
+        await submit_children(tx, row, earlier_children, known, now)
     await tx.insert_steps(row.id, kept, now)
-    await requeue(tx, signals, [row], now, ready_at=now, count_retry=False)
+    await requeue(tx, [row], now, ready_at=now, count_retry=False)
     batch.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1
     detail = "; ".join(unknown.values())
     return protocol.ReportItemResult(execution_id=row.id, status="requeued", detail=detail)

@@ -24,12 +24,7 @@ class Signals:
         """Wake every parked long-poll and answer later ones at once: the server is stopping,
         and a graceful shutdown waits for requests in flight (a long-poll lasts up to 60 s)."""
         self.closing = True
-        for event in self._work.values():
-            event.set()
-        self._work.clear()
-        for watch in self._final.values():
-            watch.event.set()
-        self._final.clear()
+        self.wake_everyone()
 
     # -- work --------------------------------------------------------------------------
 
@@ -62,6 +57,16 @@ class Signals:
                 self.work_available(project_id)
 
         loop.call_later(max(0.0, when - time.time()), fire)
+
+    def wake_everyone(self) -> None:
+        """Wake every parked long-poll so that it looks again (notifications may have been
+        missed, or as a periodic safety net)."""
+        for event in self._work.values():
+            event.set()
+        self._work.clear()
+        for watch in self._final.values():
+            watch.event.set()
+        self._final.clear()
 
     # -- final statuses ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import abc
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from polos.model import (
     ClaimedExecution,
@@ -29,6 +29,35 @@ from polos.model import (
 )
 
 T = TypeVar("T")
+
+
+class Wakeups(Protocol):
+    """Where news of committed changes goes: the server's in-process signals."""
+
+    def work_available(self, project_id: str) -> None: ...
+
+    def work_available_at(self, project_id: str, when: float) -> None: ...
+
+    def execution_final(self, execution_id: str) -> None: ...
+
+    def wake_everyone(self) -> None:
+        """Notifications may have been missed (a listening connection dropped)."""
+
+
+class NoWakeups:
+    """Wake-ups nobody listens to (tools that open a store without a server)."""
+
+    def work_available(self, project_id: str) -> None:
+        pass
+
+    def work_available_at(self, project_id: str, when: float) -> None:
+        pass
+
+    def execution_final(self, execution_id: str) -> None:
+        pass
+
+    def wake_everyone(self) -> None:
+        pass
 
 UsageKey = tuple[str, str, str]  # (project_id, queue_name, concurrency_key)
 
@@ -85,7 +114,26 @@ class StoreTx(abc.ABC):
 
     @abc.abstractmethod
     def on_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` after the unit's transaction committed (wake-ups, notifications)."""
+        """Run `callback` after the unit's transaction committed."""
+
+    # -- wake-ups, delivered once the unit committed (to every replica on PostgreSQL) ------
+
+    @abc.abstractmethod
+    def notify_work(self, project_id: str) -> None:
+        """Executions of `project_id` became claimable."""
+
+    @abc.abstractmethod
+    def notify_work_at(self, project_id: str, when: float) -> None:
+        """Executions of `project_id` become claimable at unix time `when`."""
+
+    @abc.abstractmethod
+    def notify_final(self, execution_id: str) -> None:
+        """The execution reached a final status."""
+
+    @abc.abstractmethod
+    async def lock_queue_for_claim(self, project_id: str, queue_name: str) -> None:
+        """Serialize claims of a limited queue until the unit commits (so that its usage,
+        read next, cannot change under this claim)."""
 
     # -- projects, workflows, queues -----------------------------------------------------
 
@@ -255,6 +303,18 @@ Work = Callable[[StoreTx], Coroutine[Any, Any, T]]
 
 class Store(abc.ABC):
     """A database the server keeps all its state in."""
+
+    wakeups: Wakeups = NoWakeups()
+    # True when several servers share the database (PostgreSQL).
+    shared: bool = False
+
+    def attach(self, wakeups: Wakeups) -> None:
+        """Route the wake-ups of committed units (and, on PostgreSQL, of other replicas)."""
+        self.wakeups = wakeups
+
+    async def notify_work(self, project_id: str) -> None:
+        """Wake claimers of `project_id`, outside any unit (a delayed retry became due)."""
+        self.wakeups.work_available(project_id)
 
     @abc.abstractmethod
     async def open(self) -> None:

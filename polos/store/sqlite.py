@@ -90,7 +90,7 @@ class SqliteStore(Store):
 
     async def read(self, work: Work[T]) -> T:
         conn = self._require()
-        tx = SqliteTx(conn)
+        tx = SqliteTx(conn, self.wakeups)
         conn.execute("BEGIN")
         try:
             return _drive(work(tx))
@@ -120,7 +120,7 @@ class SqliteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
             for work, fut in batch:
-                tx = SqliteTx(conn)
+                tx = SqliteTx(conn, self.wakeups)
                 conn.execute("SAVEPOINT unit")
                 try:
                     value: Any = _drive(work(tx))

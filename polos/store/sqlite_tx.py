@@ -19,7 +19,7 @@ from polos.model import (
     StepRecord,
     StepStatus,
 )
-from polos.store.base import ChildOutcome, FenceRow, FinalUpdate, StoreTx
+from polos.store.base import ChildOutcome, FenceRow, FinalUpdate, StoreTx, Wakeups
 from polos.store.sqlite_registry import RegistryOps
 from polos.store.sqlite_rows import (
     CLAIM_RETURNING,
@@ -40,12 +40,25 @@ _CHUNK = 500
 
 
 class SqliteTx(RegistryOps, StoreTx):
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, wakeups: Wakeups) -> None:
         self._c = conn
+        self._wakeups = wakeups
         self.callbacks: list[Callable[[], None]] = []
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
+
+    def notify_work(self, project_id: str) -> None:
+        self.callbacks.append(lambda: self._wakeups.work_available(project_id))
+
+    def notify_work_at(self, project_id: str, when: float) -> None:
+        self.callbacks.append(lambda: self._wakeups.work_available_at(project_id, when))
+
+    def notify_final(self, execution_id: str) -> None:
+        self.callbacks.append(lambda: self._wakeups.execution_final(execution_id))
+
+    async def lock_queue_for_claim(self, project_id: str, queue_name: str) -> None:
+        pass  # a SQLite transaction is alone: BEGIN IMMEDIATE holds the write lock
 
     # -- executions ------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class Engine:
     def __init__(self, store: Store, signals: CountingSignals, settings: Settings) -> None:
         self.store = store
         self.signals = signals
+        store.attach(signals)  # wake-ups of committed units come here
         self.settings = settings
         self.clock = time.time()
 
@@ -73,7 +74,7 @@ class Engine:
         registrations = [WorkflowRegistration(w, q, limit) for w, q, limit in workflows]
 
         async def work(tx: StoreTx) -> None:
-            await lifecycle.register_worker(tx, self.signals, worker, registrations, now)
+            await lifecycle.register_worker(tx, worker, registrations, now)
 
         await self.store.run(work)
         return worker
@@ -85,7 +86,7 @@ class Engine:
 
     async def deregister(self, worker_id: str) -> int:
         async def work(tx: StoreTx) -> int:
-            return await lifecycle.deregister_worker(tx, self.signals, worker_id, self.clock)
+            return await lifecycle.deregister_worker(tx, worker_id, self.clock)
 
         return await self.store.run(work)
 
@@ -101,7 +102,7 @@ class Engine:
 
     async def expire(self, now: float) -> int:
         async def work(tx: StoreTx) -> int:
-            return await lifecycle.expire_leases(tx, self.signals, self.settings, now)
+            return await lifecycle.expire_leases(tx, self.settings, now)
 
         return await self.store.run(work)
 
@@ -113,7 +114,7 @@ class Engine:
         now = self.clock
 
         async def work(tx: StoreTx) -> list[lifecycle.Submitted]:
-            return await lifecycle.submit(tx, self.signals, project, specs, now)
+            return await lifecycle.submit(tx, project, specs, now)
 
         return await self.store.run(work)
 
@@ -142,7 +143,7 @@ class Engine:
 
         async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
             return await reports.apply_reports(
-                tx, self.signals, self.settings, worker_id, items, when
+                tx, self.settings, worker_id, items, when
             )
 
         return await self.store.run(work)

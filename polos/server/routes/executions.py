@@ -47,7 +47,7 @@ async def _submit(
     state: ServerState, project: str, specs: list[lifecycle.SubmitSpec]
 ) -> list[lifecycle.Submitted]:
     async def work(tx: StoreTx) -> list[lifecycle.Submitted]:
-        return await lifecycle.submit(tx, state.signals, project, specs, time.time())
+        return await lifecycle.submit(tx, project, specs, time.time())
 
     try:
         return await state.store.run(work)

@@ -77,7 +77,7 @@ async def register(request: Request) -> Response:
     ]
 
     async def work(tx: StoreTx) -> None:
-        await lifecycle.register_worker(tx, state.signals, worker, registrations, now)
+        await lifecycle.register_worker(tx, worker, registrations, now)
 
     await state.store.run(work)
     log.info(
@@ -238,7 +238,7 @@ async def report(worker_id: str, request: Request) -> Response:
 
     async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
         return await reports.apply_reports(
-            tx, state.signals, state.settings, worker_id, body.items, time.time()
+            tx, state.settings, worker_id, body.items, time.time()
         )
 
     results = await state.store.run(work)
@@ -256,7 +256,7 @@ async def deregister(worker_id: str, request: Request) -> Response:
     await _worker(state, request, worker_id)
 
     async def work(tx: StoreTx) -> int:
-        return await lifecycle.deregister_worker(tx, state.signals, worker_id, time.time())
+        return await lifecycle.deregister_worker(tx, worker_id, time.time())
 
     released = await state.store.run(work)
     if released:

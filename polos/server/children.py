@@ -56,9 +56,7 @@ async def submit_children(
         tx.notify_work(project_id)
 
 
-async def notify_parents(
-    tx: StoreTx, finished: Counter[tuple[str, str]], now: float
-) -> None:
+async def notify_parents(tx: StoreTx, finished: Counter[tuple[str, str]], now: float) -> None:
     if not finished:
         return
     done = await tx.decrement_pending(finished)

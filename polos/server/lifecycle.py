@@ -172,9 +172,7 @@ async def heartbeat(
     return True
 
 
-async def release_worker_executions(
-    tx: StoreTx, worker_id: str, now: float
-) -> int:
+async def release_worker_executions(tx: StoreTx, worker_id: str, now: float) -> int:
     rows = await tx.running_of_worker(worker_id)
     await requeue(tx, rows, now, ready_at=now, count_retry=False)
     await release_slots(tx, rows)
@@ -190,9 +188,7 @@ async def deregister_worker(tx: StoreTx, worker_id: str, now: float) -> int:
 # --------------------------------------------------------------------------- leases
 
 
-async def expire_leases(
-    tx: StoreTx, settings: Settings, now: float, limit: int = 1000
-) -> int:
+async def expire_leases(tx: StoreTx, settings: Settings, now: float, limit: int = 1000) -> int:
     rows = await tx.expired_leases(now, limit)
     if rows:
         log.warning("re-queued %d execution(s) whose worker stopped renewing its lease", len(rows))

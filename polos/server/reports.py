@@ -75,9 +75,7 @@ async def apply_reports(
     return results
 
 
-async def _wake_claimers_of_freed_slots(
-    tx: StoreTx, usage: Counter[UsageKey]
-) -> None:
+async def _wake_claimers_of_freed_slots(tx: StoreTx, usage: Counter[UsageKey]) -> None:
     """A slot freed in a limited queue may let a queued execution start: claimers parked
     while the queue was full must look again (nothing else would wake them)."""
     freed: dict[str, set[str]] = {}

@@ -17,9 +17,9 @@ def default_database_url() -> str:
 def create_store(url: str, *, sqlite_synchronous: str | None = None) -> Store:
     """A store for `url`: `sqlite:///path` (or a bare path) or `postgresql://...`."""
     if url.startswith(("postgres://", "postgresql://")):
-        raise ValueError(
-            "PostgreSQL support is not built yet (issue 3); use a sqlite:/// URL for now"
-        )
+        from polos.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     if url.startswith("sqlite:"):
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
         if not url.startswith("sqlite:///"):

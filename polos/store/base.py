@@ -59,6 +59,7 @@ class NoWakeups:
     def wake_everyone(self) -> None:
         pass
 
+
 UsageKey = tuple[str, str, str]  # (project_id, queue_name, concurrency_key)
 
 

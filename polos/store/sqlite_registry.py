@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from polos.model import WorkerInfo, WorkflowRegistration
 from polos.store.base import UsageKey
-from polos.store.sqlite_rows import chunks, marks
+from polos.store.rows import chunks, marks
 
 
 class RegistryOps:

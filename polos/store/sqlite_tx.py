@@ -20,8 +20,7 @@ from polos.model import (
     StepStatus,
 )
 from polos.store.base import ChildOutcome, FenceRow, FinalUpdate, StoreTx, Wakeups
-from polos.store.sqlite_registry import RegistryOps
-from polos.store.sqlite_rows import (
+from polos.store.rows import (
     CLAIM_RETURNING,
     EXECUTION_COLUMNS,
     FENCE_COLUMNS,
@@ -32,6 +31,7 @@ from polos.store.sqlite_rows import (
     fence_row,
     marks,
 )
+from polos.store.sqlite_registry import RegistryOps
 
 T = TypeVar("T")
 

@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 import polos
+from tests import pg
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -177,7 +178,7 @@ class Processes:
 @dataclass
 class Server:
     procs: Processes
-    db_path: Path
+    database_url: str
     port: int
     lease_seconds: float | None
     proc: Proc | None = None
@@ -197,7 +198,7 @@ class Server:
             "--port",
             str(self.port),
             "--database-url",
-            f"sqlite:///{self.db_path}",
+            self.database_url,
         ]
         if self.lease_seconds is not None:
             args += ["--lease-seconds", str(self.lease_seconds)]
@@ -253,12 +254,37 @@ ServerFactory = Callable[..., Server]
 WorkerFactory = Callable[..., Worker]
 
 
+BACKENDS = ["sqlite", "postgres"]
+_pg_databases: list[str] = []
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test that starts servers runs once on SQLite and once on PostgreSQL."""
+    yield str(request.param)
+    while _pg_databases:
+        pg.drop_database(_pg_databases.pop())
+
+
+def new_database(backend: str, tmp: Path) -> str:
+    """An empty database of `backend` for one server (or a cluster of replicas)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / f'polos-{time.monotonic_ns()}.db'}"
+    try:
+        url = pg.create_database("polos_e2e")
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    _pg_databases.append(url)
+    return url
+
+
 def _make_server(
-    procs: Processes, tmp: Path, lease_seconds: float | None = None, port: int | None = None
+    procs: Processes,
+    database_url: str,
+    lease_seconds: float | None = None,
+    port: int | None = None,
 ) -> Server:
-    server = Server(
-        procs, tmp / f"polos-{time.monotonic_ns()}.db", port or free_port(), lease_seconds
-    )
+    server = Server(procs, database_url, port or free_port(), lease_seconds)
     server.start()
     return server
 
@@ -308,13 +334,19 @@ def wait_for_worker(worker: Worker, registrations: int = 1) -> None:
 
 @pytest.fixture
 def start_server(
-    procs: Processes, tmp_path: Path, request: pytest.FixtureRequest
+    procs: Processes, tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> Iterator[ServerFactory]:
-    """Start servers for one test; they are stopped (SIGTERM) when it ends."""
+    """Start servers for one test (each on a new database of the run's backend, unless
+    `database_url` is given: replicas share one); they are stopped (SIGTERM) when it ends."""
     started: list[Server] = []
 
-    def factory(lease_seconds: float | None = None, port: int | None = None) -> Server:
-        server = _make_server(procs, tmp_path, lease_seconds, port)
+    def factory(
+        lease_seconds: float | None = None,
+        port: int | None = None,
+        database_url: str | None = None,
+    ) -> Server:
+        url = database_url or new_database(backend, tmp_path)
+        server = _make_server(procs, url, lease_seconds, port)
         started.append(server)
         _used(request).append(server)
         return server
@@ -339,8 +371,10 @@ def start_worker(procs: Processes) -> WorkerFactory:
 
 
 @pytest.fixture(scope="session")
-def _shared_server(procs: Processes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = _make_server(procs, tmp_path_factory.mktemp("shared"))
+def _shared_server(
+    procs: Processes, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    server = _make_server(procs, new_database(backend, tmp_path_factory.mktemp("shared")))
     _make_worker(procs, server, APPS, capacity=200)
     yield server
     for worker in server.workers:

@@ -1,8 +1,7 @@
 """Fixtures of the store contract suite.
 
-Every test that takes `store` (or `engine`) runs once per backend in `BACKENDS`. A PostgreSQL
-store joins by adding "postgres" there and a branch to `database_url`, `open_store` and the
-introspection helpers in `introspect.py` (a private throwaway cluster, as design.md says).
+Every test that takes `store` (or `engine`) runs once per backend in `BACKENDS`: SQLite on a
+fresh file, PostgreSQL on this run's database (tests/pg.py), emptied before each test.
 Tests of one backend's own mechanics (SQLite's group commit) take `sqlite_store` instead.
 """
 
@@ -11,15 +10,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from polos.server.settings import Settings
 from polos.store import create_store
 from polos.store.base import Store
 from polos.store.sqlite import SqliteStore
+from tests import pg
 from tests.store.harness import CountingSignals, Engine
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -27,7 +28,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     backend = request.param
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'polos.db'}"
+    if backend == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        await_truncate(url)
+        return url
     raise AssertionError(f"no database for backend {backend!r}")
+
+
+def await_truncate(url: str) -> None:
+    try:
+        pg.run_sync(pg.truncate_all(url))
+    except asyncpg.UndefinedTableError:
+        pass
 
 
 async def open_store(database_url: str) -> Store:

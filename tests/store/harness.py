@@ -142,9 +142,7 @@ class Engine:
         when = self.clock if now is None else now
 
         async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
-            return await reports.apply_reports(
-                tx, self.settings, worker_id, items, when
-            )
+            return await reports.apply_reports(tx, self.settings, worker_id, items, when)
 
         return await self.store.run(work)
 

@@ -8,20 +8,29 @@ import sqlite3
 from contextlib import closing
 
 from polos.store.base import Store, migrations
+from polos.store.postgres import PostgresStore
 from polos.store.sqlite import SqliteStore
+from tests import pg
 
 
 def dialect(store: Store) -> str:
     if isinstance(store, SqliteStore):
         return "sqlite"
+    if isinstance(store, PostgresStore):
+        return "postgres"
     raise AssertionError(f"no introspection for {type(store).__name__}")
 
 
 def query(store: Store, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Run `sql` on a separate connection (sees committed data only)."""
+    """Run `sql` on a separate connection (sees committed data only). `?` marks parameters."""
     if isinstance(store, SqliteStore):
         with closing(sqlite3.connect(store.path)) as conn:
             return conn.execute(sql, params).fetchall()
+    if isinstance(store, PostgresStore):
+        numbered = sql
+        for i in range(1, sql.count("?") + 1):
+            numbered = numbered.replace("?", f"${i}", 1)
+        return pg.run_sync(pg.query(store.url, numbered, *params))
     raise AssertionError(f"no introspection for {type(store).__name__}")
 
 
@@ -29,20 +38,28 @@ def tables(store: Store) -> set[str]:
     if dialect(store) == "sqlite":
         rows = query(store, "SELECT name FROM sqlite_master WHERE type = 'table'")
         return {str(r[0]) for r in rows if not str(r[0]).startswith("sqlite_")}
-    raise AssertionError
+    rows = query(store, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {str(r[0]) for r in rows}
 
 
 def indexes(store: Store) -> set[str]:
     if dialect(store) == "sqlite":
         rows = query(store, "SELECT name FROM sqlite_master WHERE type = 'index'")
         return {str(r[0]) for r in rows if not str(r[0]).startswith("sqlite_autoindex")}
-    raise AssertionError
+    rows = query(store, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+    return {str(r[0]) for r in rows if not str(r[0]).endswith("_pkey")}
 
 
 def columns(store: Store, table: str) -> set[str]:
     if dialect(store) == "sqlite":
         return {str(r[1]) for r in query(store, f"PRAGMA table_info({table})")}
-    raise AssertionError
+    rows = query(
+        store,
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = ?",
+        (table,),
+    )
+    return {str(r[0]) for r in rows}
 
 
 def applied_versions(store: Store) -> list[int]:

@@ -237,9 +237,7 @@ async def report(worker_id: str, request: Request) -> Response:
     _validate(body.items, limit)
 
     async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
-        return await reports.apply_reports(
-            tx, state.settings, worker_id, body.items, time.time()
-        )
+        return await reports.apply_reports(tx, state.settings, worker_id, body.items, time.time())
 
     results = await state.store.run(work)
     return json_response(protocol.ReportResponse(results=results))

@@ -1,15 +1,22 @@
-"""Row conversions and small SQL helpers shared by the SQLite operations."""
+"""Row conversions and SQL column lists shared by the SQLite and PostgreSQL operations
+(both return rows as positional tuples in the column order below)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from polos.model import ErrorInfo, ExecutionRow, ExecutionStatus
 from polos.store.base import FenceRow
 
 T = TypeVar("T")
+
+
+class Row(Protocol):
+    """A result row by position: a sqlite3 tuple or an asyncpg Record."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
 
 # Keep IN (...) lists well under SQLite's variable limit.
 CHUNK = 500
@@ -48,7 +55,7 @@ def error_info(type_: str | None, message: str | None) -> ErrorInfo | None:
     return ErrorInfo(type=type_ or "Error", message=message or "")
 
 
-def execution_row(r: sqlite3.Row | tuple[Any, ...]) -> ExecutionRow:
+def execution_row(r: Row) -> ExecutionRow:
     return ExecutionRow(
         id=r[0],
         project_id=r[1],
@@ -78,7 +85,7 @@ def execution_row(r: sqlite3.Row | tuple[Any, ...]) -> ExecutionRow:
     )
 
 
-def fence_row(r: tuple[Any, ...]) -> FenceRow:
+def fence_row(r: Row) -> FenceRow:
     return FenceRow(
         id=r[0],
         project_id=r[1],

@@ -1,0 +1,218 @@
+"""The shared store: PostgreSQL through an asyncpg connection pool, for any number of server
+replicas.
+
+Each unit of work is one transaction; a unit that loses a race (deadlock, serialization
+failure, a unique key another replica inserted first) runs again from the start. Wake-ups of
+committed units reach this replica at once and the others through `pg_notify`, which a
+dedicated connection per replica `LISTEN`s to (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from polos.store.base import Store, Work, migrations
+from polos.store.postgres_tx import NOTIFY_CHANNEL, PgTx
+
+if TYPE_CHECKING:
+    from polos.store.postgres_tx import PgConnection
+
+T = TypeVar("T")
+log = logging.getLogger("polos.store.postgres")
+
+# Units that hit one of these ran into another transaction; running them again is safe
+# because a unit is pure database logic.
+_RETRYABLE = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.UniqueViolationError,
+)
+_ATTEMPTS = 6
+# Any 64-bit number of our own: migrations of several replicas starting together run once.
+_MIGRATION_LOCK = 0x706F6C6F73  # "polos"
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore(Store):
+    shared = True
+
+    def __init__(self, url: str, pool_min: int | None = None, pool_max: int | None = None) -> None:
+        self.url = url
+        self.pool_max = pool_max or int(os.environ.get("POLOS_PG_POOL_MAX", "10"))
+        self.pool_min = min(
+            pool_min or int(os.environ.get("POLOS_PG_POOL_MIN", "2")), self.pool_max
+        )
+        # Tells this replica's notifications from the others'.
+        self.sender = uuid.uuid4().hex[:12]
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = False
+        self.transactions = 0
+        self.retries = 0
+
+    def describe(self) -> str:
+        return redact(self.url)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.url,
+            min_size=self.pool_min,
+            max_size=self.pool_max,
+            server_settings={"application_name": "polos-server"},
+        )
+        async with self._pool.acquire() as conn:
+            await apply_migrations(conn)
+        listening = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen(listening), name="pg-listener")
+        # Notifications sent before the LISTEN began would be missed: start serving after it.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await listening.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _require(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the PostgreSQL store is not open")
+        return self._pool
+
+    # -- units of work -----------------------------------------------------------------
+
+    async def run(self, work: Work[T]) -> T:
+        pool = self._require()
+        for attempt in range(_ATTEMPTS):
+            async with pool.acquire() as conn:
+                tx = PgTx(conn, self.wakeups, self.sender)
+                try:
+                    async with conn.transaction():
+                        value = await work(tx)
+                        await tx.send_notifications()
+                except _RETRYABLE as exc:
+                    if attempt == _ATTEMPTS - 1:
+                        raise
+                    self.retries += 1
+                    log.debug("unit lost a race (%s); running it again", type(exc).__name__)
+                    await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                    continue
+            self.transactions += 1
+            for callback in tx.after_commit():
+                try:
+                    callback()
+                except Exception:
+                    log.exception("post-commit callback failed")
+            return value
+        raise AssertionError("unreachable")
+
+    async def read(self, work: Work[T]) -> T:
+        async with self._require().acquire() as conn:
+            return await work(PgTx(conn, self.wakeups, self.sender))
+
+    async def notify_work(self, project_id: str) -> None:
+        self.wakeups.work_available(project_id)
+        payload = json.dumps({"s": self.sender, "w": [project_id]})
+        await self._require().execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
+
+    # -- notifications from the other replicas -----------------------------------------
+
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if not isinstance(payload, str):
+            return
+        try:
+            news = json.loads(payload)
+        except ValueError:
+            log.warning("ignored a malformed notification: %r", payload[:200])
+            return
+        if news.get("s") == self.sender:
+            return  # delivered locally at commit already
+        w = self.wakeups
+        for project_id in news.get("w", ()):
+            w.work_available(project_id)
+        for project_id, when in news.get("a", ()):
+            w.work_available_at(project_id, when)
+        for execution_id in news.get("f", ()):
+            w.execution_final(execution_id)
+
+    async def _listen(self, listening: asyncio.Event) -> None:
+        delay = 0.1
+        while not self._closing:
+            conn: asyncpg.Connection[Any] | None = None
+            try:
+                conn = await asyncpg.connect(
+                    self.url, server_settings={"application_name": "polos-listener"}
+                )
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(NOTIFY_CHANNEL, self._on_notification)
+                listening.set()
+                # Whatever was announced while we were not listening is looked at again.
+                self.wakeups.wake_everyone()
+                delay = 0.1
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(10):
+                            await lost.wait()
+                    if not lost.is_set():
+                        await conn.execute("SELECT 1")  # notice a silently dead connection
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+
+
+async def apply_migrations(conn: PgConnection) -> list[int]:
+    """Apply the migrations not yet applied (under an advisory lock); return their versions."""
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for m in migrations("postgres"):
+            if m.version in done:
+                continue
+            await conn.execute(m.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                m.version,
+                m.name,
+                time.time(),
+            )
+            applied.append(m.version)
+    return applied

@@ -26,13 +26,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The PostgreSQL half of the suites needs a server: scripts/ensure-postgres starts (or
+# installs) one on 127.0.0.1:5432 unless POLOS_TEST_PG_ADMIN_URL points elsewhere.
 test: lint typecheck
+	scripts/ensure-postgres
 	$(BIN)/pytest -q
 
 unit: install
 	$(BIN)/pytest -q tests/unit
 
 e2e: install
+	scripts/ensure-postgres
 	$(BIN)/pytest -q tests/e2e
 
 bench: install

@@ -23,7 +23,7 @@ from polos.sdk.errors import (
     WorkflowNotFoundError,
     WorkflowTimeoutError,
 )
-from polos.sdk.transport import HttpTransport, Response
+from polos.sdk.transport import HttpTransport, Response, split_urls
 
 if TYPE_CHECKING:
     from polos.sdk.workflow import Workflow
@@ -37,8 +37,8 @@ DEFAULT_API_URL = "http://127.0.0.1:8080"
 _FINAL = {"completed", "failed", "cancelled"}
 
 
-def _is_loopback_url(url: str) -> bool:
-    return protocol.is_loopback_host(urlsplit(url).hostname or "")
+def _is_loopback_url(urls: str) -> bool:
+    return all(protocol.is_loopback_host(urlsplit(url).hostname or "") for url in split_urls(urls))
 
 
 class ExecutionHandle(BaseModel):

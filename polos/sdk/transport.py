@@ -34,8 +34,22 @@ class Response:
         return self.content.decode("utf-8", "replace")
 
 
+def split_urls(urls: str) -> list[str]:
+    """`http://a:8080,http://b:8080` -> the server URLs, in order of preference."""
+    found = [u.strip().rstrip("/") for u in urls.split(",") if u.strip()]
+    if not found:
+        raise ValueError(f"no server URL in {urls!r}")
+    return found
+
+
 class HttpTransport:
-    """One keep-alive connection pool per event loop (aiohttp sessions are bound to one)."""
+    """One keep-alive connection pool per event loop (aiohttp sessions are bound to one).
+
+    Given several server URLs (replicas on one database), it uses one at a time and moves to
+    the next when a server cannot be reached: a request that could not connect is sent to
+    the next server at once (it never reached the first); one that broke midway raises
+    `TransportError`, and the caller's retry goes to the next server.
+    """
 
     def __init__(
         self,
@@ -44,13 +58,21 @@ class HttpTransport:
         timeout: float,
         max_connections: int = 64,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = split_urls(base_url)
+        self._current = 0
         self._headers = dict(headers)
         self._timeout = timeout
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: AsyncGenerator[None, None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.base_urls[self._current]
+
+    def _next_server(self) -> None:
+        self._current = (self._current + 1) % len(self.base_urls)
 
     async def _current_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -86,14 +108,23 @@ class HttpTransport:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=5.0)
         if isinstance(content, str):
             content = content.encode()
-        try:
-            async with session.request(
-                method, self.base_url + path, data=content, params=params, **kwargs
-            ) as response:
-                body = await response.read()
-                return Response(response.status, body, path)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        for tried in range(len(self.base_urls)):
+            url = self.base_url + path
+            try:
+                async with session.request(
+                    method, url, data=content, params=params, **kwargs
+                ) as response:
+                    body = await response.read()
+                    return Response(response.status, body, path)
+            except aiohttp.ClientConnectorError as exc:
+                # Not connected: the request never reached this server; try the next one.
+                self._next_server()
+                if tried == len(self.base_urls) - 1:
+                    raise TransportError(f"{method} {url}: {exc}") from exc
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                self._next_server()
+                raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -296,9 +296,11 @@ def _make_worker(
     workflows: list[str] | None = None,
     capacity: int | None = None,
     wait_ready: bool = True,
+    api_url: str | None = None,
 ) -> Worker:
+    """`api_url` overrides the server's URL (e.g. a failover list of replicas)."""
     modules = [modules] if isinstance(modules, str) else modules
-    args = [sys.executable, "-m", "tests.e2e.apps.run_worker", "--api-url", server.url]
+    args = [sys.executable, "-m", "tests.e2e.apps.run_worker", "--api-url", api_url or server.url]
     for m in modules:
         args += ["--module", m]
     for w in workflows or []:

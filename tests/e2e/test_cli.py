@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -83,3 +84,37 @@ def test_an_unsupported_database_url_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "unsupported database URL" in result.stderr
+
+
+def test_migrate_applies_every_migration_on_postgres() -> None:
+    from polos.store.base import migrations
+    from tests import pg
+
+    pg_url = pg.create_database("polos_migrate")  # empty: no table at all
+    try:
+        _migrate_twice(pg_url, migrations("postgres"))
+    finally:
+        pg.drop_database(pg_url)
+
+
+def _migrate_twice(pg_url: str, expected: list[Any]) -> None:
+    from tests import pg
+
+    result = subprocess.run(
+        [str(BIN / "polos-server"), "migrate", "--database-url", pg_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "schema up to date" in result.stdout
+    rows = pg.run_sync(pg.query(pg_url, "SELECT version FROM schema_migrations ORDER BY 1"))
+    assert [r[0] for r in rows] == [m.version for m in expected]
+    # Running it again changes nothing.
+    again = subprocess.run(
+        [str(BIN / "polos-server"), "migrate", "--database-url", pg_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr

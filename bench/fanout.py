@@ -1,12 +1,16 @@
 """Fan-out/fan-in throughput: one `parallel_review` parent with N `single_review` children.
 
-Starts one polos server (a temporary SQLite file unless --database-url) and --workers worker
-processes on 127.0.0.1, warms up, then for each N runs one parent (submit -> result) --reps
-times and reports children/s = N / median seconds, with the peak RSS of the server, the
-workers and this client while that N ran, and the CPU seconds each used. One JSON line per N
-goes to --output; a table is printed at the end.
+Starts --replicas polos servers on one database (a temporary SQLite file unless
+--database-url; several replicas need PostgreSQL) and --workers worker processes on 127.0.0.1,
+worker i on replica i mod N, warms up, then for each N runs one parent (submit -> result,
+through replica 0) --reps times and reports children/s = N / median seconds, with the peak RSS
+of the servers, the workers and this client while that N ran, and the CPU seconds each used
+(and on a local PostgreSQL, its backends'). One JSON line per N goes to --output; a table is
+printed at the end.
 
     .venv/bin/python bench/fanout.py --sizes 10,100,1000 --reps 3
+    .venv/bin/python bench/fanout.py --database-url postgresql://postgres@127.0.0.1:5432 \
+        --replicas 2 --workers 2 --sizes 1000 --reps 3
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--sizes", default="10,100,1000,10000", help="comma-separated N (default %(default)s)"
     )
-    p.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    harness.add_cluster_args(p)
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
         "--capacity", type=int, default=100, help="max_concurrent_workflows per worker (100)"
@@ -44,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     if not args.sizes or min(args.sizes) < 1 or args.reps < 1 or args.workers < 1:
         p.error("sizes, reps and workers must be positive")
+    harness.check_cluster_args(p, args)
     args.output = args.output or harness.default_output("fanout")
     return args
 
@@ -61,18 +66,18 @@ async def run_parent(client: polos.PolosClient, n: int, timeout: float) -> float
 
 
 async def bench(args: argparse.Namespace, cluster: Cluster, machine: dict[str, Any]) -> list[Any]:
-    sampler = RssSampler(cluster.pids()).start()
+    sampler = RssSampler(cluster.pids(), pg_backends=cluster.pg_backends()).start()
     records: list[dict[str, Any]] = []
-    client = polos.PolosClient(api_url=cluster.api_url)
+    client = polos.PolosClient(api_url=cluster.api_url)  # replica 0
     config = {
         "workers": args.workers,
         "capacity": args.capacity,
         "reps": args.reps,
-        "database": cluster.database_kind,
+        **cluster.describe(),
         "uvloop": args.uvloop,
     }
     try:
-        # Warm-up: the workers register, imports and code paths get warm, SQLite grows a bit.
+        # Warm-up: imports and code paths get warm, the database grows a bit.
         t0 = time.perf_counter()
         review = await harness.wait_for_workers(
             cluster,
@@ -141,19 +146,31 @@ async def bench(args: argparse.Namespace, cluster: Cluster, machine: dict[str, A
 
 
 def print_table(records: list[dict[str, Any]], machine: dict[str, Any], args: Any) -> None:
+    config = records[0]["config"] if records else {}
+    database = config.get("database", "?")
+    pg = config.get("postgres")
+    if pg:
+        database += (
+            f" {pg.get('server_version', '?')} (synchronous_commit={pg.get('synchronous_commit')})"
+        )
+    elif database == "sqlite":
+        database += f" {machine['sqlite']} (synchronous={config.get('sqlite_synchronous')})"
+    pg_cpu = any("postgres" in r.get("cpu_ms_per_child", {}) for r in records)
     print()
     print(
-        f"polos fan-out/fan-in, {args.workers} worker(s) x capacity {args.capacity}, "
-        f"{records[0]['config']['database'] if records else '?'}, median of {args.reps}"
+        f"polos fan-out/fan-in, {args.replicas} server(s), {args.workers} worker(s) x capacity "
+        f"{args.capacity}, {database}, median of {args.reps}"
     )
     print(
         f"{machine['cpu_count']} x {machine['cpu_model']}, Python {machine['python']}, "
-        f"SQLite {machine['sqlite']}, commit {machine['git_commit'][:12]}"
+        f"commit {machine['git_commit'][:12]}"
     )
+    cpu_keys = ("server", "workers", "postgres") if pg_cpu else ("server", "workers")
+    cpu_head = "CPU ms/child srv/wrk" + ("/pg" if pg_cpu else "")
     runs_w = max([26] + [len(", ".join(f"{s:.3f}" for s in r.get("runs_s", []))) for r in records])
     head = (
         f"{'N':>6} | {'median s':>9} | {'children/s':>10} | {'runs s':<{runs_w}} | "
-        f"{'peak RSS MiB srv/wrk/cli':>24} | {'CPU ms/child srv/wrk':>20} | status"
+        f"{'peak RSS MiB srv/wrk/cli':>24} | {cpu_head:>20} | status"
     )
     print(head)
     print("-" * len(head))
@@ -162,7 +179,7 @@ def print_table(records: list[dict[str, Any]], machine: dict[str, Any], args: An
         rss = r.get("peak_rss_mib", {})
         cpu = r.get("cpu_ms_per_child", {})
         rss_s = "/".join(f"{rss.get(k, 0):.0f}" for k in ("server", "workers", "client"))
-        cpu_s = "/".join(f"{cpu.get(k, 0):.2f}" for k in ("server", "workers"))
+        cpu_s = "/".join(f"{cpu.get(k, 0):.2f}" for k in cpu_keys)
         med = f"{r['median_s']:.3f}" if "median_s" in r else "-"
         cps = f"{r['children_per_s']:,.0f}" if "children_per_s" in r else "-"
         print(
@@ -178,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = []
     try:
         with Cluster(
-            args.database_url, workers=args.workers, capacity=args.capacity, uvloop=args.uvloop
+            args.database_url,
+            workers=args.workers,
+            capacity=args.capacity,
+            uvloop=args.uvloop,
+            replicas=args.replicas,
+            pg_create=args.pg_create,
         ) as cluster:
             records = harness.run_async(lambda: bench(args, cluster, machine), uvloop=args.uvloop)
     except KeyboardInterrupt:

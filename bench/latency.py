@@ -1,7 +1,8 @@
 """Single-child latency: sequential `single_review.run(...)` calls, submit -> result.
 
-The server and one worker run in their own processes on 127.0.0.1; the client is this process,
-with one `PolosClient` that keeps its connections. After --warmup calls, --runs calls are timed
+The server (or --replicas servers on one PostgreSQL database) and the worker(s) run in their
+own processes on 127.0.0.1, worker i on replica i mod N; the client is this process, with one
+`PolosClient` on replica 0 that keeps its connections. After --warmup calls, --runs calls are timed
 one after the other; p50/p95/p99/mean/max in ms go to one JSON line and a printed summary.
 
     .venv/bin/python bench/latency.py --runs 200
@@ -28,7 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--runs", type=int, default=200, help="timed calls (default 200)")
     p.add_argument("--warmup", type=int, default=20, help="untimed calls first (default 20)")
-    p.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    harness.add_cluster_args(p)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--capacity", type=int, default=100, help="worker max_concurrent_workflows")
     p.add_argument("--output", type=Path, default=None, help="JSON lines file to append to")
     p.add_argument("--uvloop", action="store_true", help="run worker and client on uvloop")
@@ -39,8 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra untimed calls split into phases by the server's timestamps (default 50)",
     )
     args = p.parse_args(argv)
-    if args.runs < 1 or args.warmup < 0 or args.breakdown < 0:
-        p.error("--runs must be positive and --warmup not negative")
+    if args.runs < 1 or args.warmup < 0 or args.breakdown < 0 or args.workers < 1:
+        p.error("--runs and --workers must be positive, --warmup and --breakdown not negative")
+    harness.check_cluster_args(p, args)
     args.output = args.output or harness.default_output("latency")
     return args
 
@@ -86,8 +89,8 @@ async def phases(client: polos.PolosClient, i: int) -> dict[str, float]:
 
 
 async def bench(args: argparse.Namespace, cluster: Cluster, machine: dict[str, Any]) -> Any:
-    sampler = RssSampler(cluster.pids()).start()
-    client = polos.PolosClient(api_url=cluster.api_url)
+    sampler = RssSampler(cluster.pids(), pg_backends=cluster.pg_backends()).start()
+    client = polos.PolosClient(api_url=cluster.api_url)  # replica 0
     try:
         t0 = time.perf_counter()
         await harness.wait_for_workers(cluster, lambda: one_call(client, -1), timeout=60)
@@ -133,8 +136,9 @@ async def bench(args: argparse.Namespace, cluster: Cluster, machine: dict[str, A
         },
         "phases_runs": len(split),
         "config": {
+            "workers": args.workers,
             "capacity": args.capacity,
-            "database": cluster.database_kind,
+            **cluster.describe(),
             "uvloop": args.uvloop,
         },
         "machine": machine,
@@ -146,14 +150,22 @@ def print_summary(record: dict[str, Any], args: argparse.Namespace) -> None:
     lat = record["latency_ms"]
     rss = record["peak_rss_mib"]
     cpu = record["cpu_ms_per_call"]
+    config = record["config"]
+    database = config["database"]
+    if pg := config.get("postgres"):
+        database += (
+            f" {pg.get('server_version', '?')} (synchronous_commit={pg.get('synchronous_commit')})"
+        )
+    elif database == "sqlite":
+        database += f" {m['sqlite']} (synchronous={config.get('sqlite_synchronous')})"
     print()
     print(
         f"polos single-child latency, {record['runs']} sequential single_review.run() calls after "
-        f"{record['warmup']} warm-ups, {record['config']['database']}"
+        f"{record['warmup']} warm-ups, {config['replicas']} server(s), {config['workers']} "
+        f"worker(s), {database}"
     )
     print(
-        f"{m['cpu_count']} x {m['cpu_model']}, Python {m['python']}, SQLite {m['sqlite']}, "
-        f"commit {m['git_commit'][:12]}"
+        f"{m['cpu_count']} x {m['cpu_model']}, Python {m['python']}, commit {m['git_commit'][:12]}"
     )
     print(
         f"  p50 {lat['p50']:.2f} ms | p95 {lat['p95']:.2f} ms | p99 {lat['p99']:.2f} ms | "
@@ -164,6 +176,7 @@ def print_summary(record: dict[str, Any], args: argparse.Namespace) -> None:
         f"  peak RSS MiB server {rss.get('server', 0):.0f} / worker {rss.get('workers', 0):.0f}"
         f" / client {rss.get('client', 0):.0f}; CPU ms per call server "
         f"{cpu['server']:.2f} / worker {cpu['workers']:.2f} / client {cpu['client']:.2f}"
+        + (f" / postgres {cpu['postgres']:.2f}" if "postgres" in cpu else "")
     )
     if record["phases_median_ms"]:
         ph = record["phases_median_ms"]
@@ -179,7 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = harness.machine_info()
     try:
-        with Cluster(args.database_url, workers=1, capacity=args.capacity, uvloop=args.uvloop) as c:
+        with Cluster(
+            args.database_url,
+            workers=args.workers,
+            capacity=args.capacity,
+            uvloop=args.uvloop,
+            replicas=args.replicas,
+            pg_create=args.pg_create,
+        ) as c:
             record = harness.run_async(lambda: bench(args, c, machine), uvloop=args.uvloop)
     except KeyboardInterrupt:
         log("interrupted; every process started was stopped")

@@ -43,6 +43,12 @@ _ATTEMPTS = 6
 _MIGRATION_LOCK = 0x706F6C6F73  # "polos"
 
 
+async def _keep_session(_conn: object) -> None:
+    """Units keep no session state (only transaction-scoped locks, no LISTEN, no SET), so the
+    pool's default reset query (RESET ALL, UNLISTEN *, ...) on every release is skipped: it
+    cost about 0.3 ms per unit. An open transaction is still rolled back by asyncpg."""
+
+
 def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -78,7 +84,13 @@ class PostgresStore(Store):
             self.url,
             min_size=self.pool_min,
             max_size=self.pool_max,
-            server_settings={"application_name": "polos-server"},
+            reset=_keep_session,
+            server_settings={
+                "application_name": "polos-server",
+                # Plans of `= ANY($1)` lookups fixed while the tables were tiny (generic plans
+                # of cached statements) turn into full scans as they grow: plan each time.
+                "plan_cache_mode": "force_custom_plan",
+            },
         )
         async with self._pool.acquire() as conn:
             await apply_migrations(conn)

@@ -7,6 +7,7 @@ directory is loaded): POLOS_API_URL (default http://127.0.0.1:8080), POLOS_PROJE
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -23,7 +24,7 @@ from polos.sdk.errors import (
     WorkflowNotFoundError,
     WorkflowTimeoutError,
 )
-from polos.sdk.transport import HttpTransport, Response, split_urls
+from polos.sdk.transport import HttpTransport, Response, TransportError, split_urls
 
 if TYPE_CHECKING:
     from polos.sdk.workflow import Workflow
@@ -34,6 +35,7 @@ log = logging.getLogger("polos.client")
 load_dotenv(find_dotenv(usecwd=True), override=False)
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
+UNAVAILABLE_BUDGET_SECONDS = 60.0
 _FINAL = {"completed", "failed", "cancelled"}
 
 
@@ -157,10 +159,32 @@ class PolosClient:
         content: str | bytes | None = None,
         params: dict[str, str] | None = None,
     ) -> Response:
-        response = await self._transport.request(method, path, content=content, params=params)
+        if method != "GET":
+            response = await self._transport.request(method, path, content=content, params=params)
+        else:
+            response = await self._read_riding_out_outages(path, params)
         if response.status_code >= 400:
             raise api_error(response)
         return response
+
+    async def _read_riding_out_outages(self, path: str, params: dict[str, str] | None) -> Response:
+        """Reads are safe to repeat: ride out a server restart or an unreachable database
+        (503) for up to `UNAVAILABLE_BUDGET_SECONDS`."""
+        deadline = time.monotonic() + UNAVAILABLE_BUDGET_SECONDS
+        delay = 0.05
+        while True:
+            try:
+                response = await self._transport.request("GET", path, params=params)
+                if response.status_code not in (502, 503, 504):
+                    return response
+                failure: str = f"HTTP {response.status_code}"
+            except TransportError as exc:
+                failure = str(exc)
+            if time.monotonic() + delay > deadline:
+                raise PolosApiError(503, "unavailable", f"GET {path}: {failure}")
+            log.warning("server unavailable (%s); retrying in %.2f s", failure, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     # -- executions --------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from polos.server.routes import executions, health, workers
 from polos.server.settings import Settings
 from polos.server.signals import Signals
 from polos.server.state import ServerState
-from polos.store.base import Store
+from polos.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("polos.server")
 
@@ -81,6 +81,11 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(_: Request, exc: StoreUnavailable) -> Response:
+        log.warning("answered 503: %s", exc)
+        return error_response(503, "database_unavailable", str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from polos import protocol
 from polos.model import ErrorInfo, ExecutionStatus, NewExecution, StepKind, StepStatus
+from polos.server.faults import fail_point
 from polos.server.lifecycle import requeue
 from polos.store.base import ChildOutcome, FenceRow, StoreTx
 
@@ -52,6 +53,7 @@ async def submit_children(
     if rows:
         await tx.ensure_queues(parent.project_id, queues, now, overwrite_limits=False)
         await tx.insert_executions(rows, now)
+        fail_point("children_inserted")
         project_id = parent.project_id
         tx.notify_work(project_id)
 
@@ -70,6 +72,8 @@ async def notify_parents(tx: StoreTx, finished: Counter[tuple[str, str]], now: f
         if parent is not None and parent.status is ExecutionStatus.WAITING:
             parent.status = ExecutionStatus.QUEUED
             woken.append(parent)
+    if woken:
+        fail_point("parent_woken")
     await requeue(tx, woken, now, ready_at=now, count_retry=False)
 
 

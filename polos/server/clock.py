@@ -15,7 +15,7 @@ import time
 from polos.server import lifecycle
 from polos.server.settings import Settings
 from polos.server.signals import Signals
-from polos.store.base import Store, StoreTx
+from polos.store.base import Store, StoreTx, StoreUnavailable
 
 log = logging.getLogger("polos.server.clock")
 
@@ -49,6 +49,8 @@ async def run_clock(store: Store, signals: Signals, settings: Settings) -> None:
         try:
             while await store.run(sweep) >= 1000:
                 pass  # more expired than one sweep takes: keep going
+        except StoreUnavailable as exc:
+            log.warning("clock sweep skipped: %s", exc)
         except Exception:
             log.exception("clock sweep failed; retrying at the next tick")
         if time.monotonic() - last_safety_net >= SAFETY_NET_SECONDS:

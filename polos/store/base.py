@@ -31,6 +31,12 @@ from polos.model import (
 T = TypeVar("T")
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached right now (restarting, network). The change did not
+    happen (or, if the connection broke during COMMIT, its fate is unknown): callers answer
+    503 and clients retry."""
+
+
 class Wakeups(Protocol):
     """Where news of committed changes goes: the server's in-process signals."""
 
@@ -312,10 +318,6 @@ class Store(abc.ABC):
     def attach(self, wakeups: Wakeups) -> None:
         """Route the wake-ups of committed units (and, on PostgreSQL, of other replicas)."""
         self.wakeups = wakeups
-
-    async def notify_work(self, project_id: str) -> None:
-        """Wake claimers of `project_id`, outside any unit (a delayed retry became due)."""
-        self.wakeups.work_available(project_id)
 
     @abc.abstractmethod
     async def open(self) -> None:

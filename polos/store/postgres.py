@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from polos.store.base import Store, Work, migrations
+from polos.store.base import Store, StoreUnavailable, Work, migrations
 from polos.store.postgres_tx import NOTIFY_CHANNEL, PgTx
 
 if TYPE_CHECKING:
@@ -39,6 +39,14 @@ _RETRYABLE = (
     asyncpg.exceptions.UniqueViolationError,
 )
 _ATTEMPTS = 6
+# The database went away (restart, network): not a bug of ours, a 503 for the caller.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InterfaceError,
+)
 # Any 64-bit number of our own: migrations of several replicas starting together run once.
 _MIGRATION_LOCK = 0x706F6C6F73  # "polos"
 
@@ -120,6 +128,14 @@ class PostgresStore(Store):
     # -- units of work -----------------------------------------------------------------
 
     async def run(self, work: Work[T]) -> T:
+        try:
+            return await self._run(work)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _run(self, work: Work[T]) -> T:
         pool = self._require()
         for attempt in range(_ATTEMPTS):
             async with pool.acquire() as conn:
@@ -145,13 +161,13 @@ class PostgresStore(Store):
         raise AssertionError("unreachable")
 
     async def read(self, work: Work[T]) -> T:
-        async with self._require().acquire() as conn:
-            return await work(PgTx(conn, self.wakeups, self.sender))
-
-    async def notify_work(self, project_id: str) -> None:
-        self.wakeups.work_available(project_id)
-        payload = json.dumps({"s": self.sender, "w": [project_id]})
-        await self._require().execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
+        try:
+            async with self._require().acquire() as conn:
+                return await work(PgTx(conn, self.wakeups, self.sender))
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}"
+            ) from exc
 
     # -- notifications from the other replicas -----------------------------------------
 

@@ -18,6 +18,7 @@ from polos.model import (
     WorkflowRegistration,
 )
 from polos.server import dispatch, lifecycle, reports
+from polos.server.faults import fail_point
 from polos.server.http import ApiError, body_schema, json_response, parse_body, project_of
 from polos.server.signals import wait_event
 from polos.server.state import ServerState, state_of
@@ -178,6 +179,8 @@ async def claim(worker_id: str, request: Request) -> Response:
         if await request.is_disconnected():
             # Nobody would receive what we claim now.
             return Response(status_code=204)
+    if claimed:
+        fail_point("claim_committed")
     return json_response(protocol.ClaimResponse(executions=[_wire(e) for e in claimed]))
 
 
@@ -240,6 +243,7 @@ async def report(worker_id: str, request: Request) -> Response:
         return await reports.apply_reports(tx, state.settings, worker_id, body.items, time.time())
 
     results = await state.store.run(work)
+    fail_point("report_committed")
     return json_response(protocol.ReportResponse(results=results))
 
 

@@ -7,14 +7,17 @@ import logging
 import os
 import socket
 import sys
+import time
 from types import FrameType
 from typing import Any
 
 import click
 
+from polos.model import ApiKey
 from polos.protocol import is_loopback_host as is_loopback
 from polos.server.settings import Settings
 from polos.store import create_store, default_database_url
+from polos.store.base import Store
 
 log = logging.getLogger("polos.server")
 
@@ -49,7 +52,12 @@ def _serve(settings: Settings) -> None:
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
-                mode = "local mode, no API key needed" if settings.local_mode else "remote"
+                if settings.auth_required:
+                    mode = "API keys required"
+                elif settings.local_mode:
+                    mode = "local mode, no API key needed"
+                else:
+                    mode = "NO AUTHENTICATION"
                 log.info(
                     "polos server listening on http://%s:%d (%s), database %s",
                     settings.host,
@@ -100,23 +108,29 @@ def _start(
     database_url: str | None,
     lease_seconds: float,
     unsafe_no_auth: bool,
+    require_api_keys: bool,
+    local_mode: bool,
     log_level: str,
+    max_value_bytes: int,
 ) -> None:
     _setup_logging(log_level)
     settings = Settings(
+        max_value_bytes=max_value_bytes,
         database_url=database_url or default_database_url(),
         host=host,
         port=port,
         lease_seconds=lease_seconds,
         allow_unauthenticated_remote=unsafe_no_auth,
+        require_api_keys=require_api_keys,
     )
-    if not is_loopback(host):
-        if not unsafe_no_auth:
-            raise click.UsageError(
-                f"refusing to listen on {host}: API keys are not built yet, so a non-loopback "
-                "address would accept anyone. Listen on 127.0.0.1, or pass --unsafe-no-auth "
-                "if the network itself is trusted."
-            )
+    if local_mode and not is_loopback(host):
+        raise click.UsageError(
+            f"refusing to listen on {host} in local mode: local mode needs no API key, so it "
+            "only listens on a loopback address (127.0.0.1, ::1, localhost)"
+        )
+    if local_mode and require_api_keys:
+        raise click.UsageError("--local-mode and --require-api-keys contradict each other")
+    if not is_loopback(host) and unsafe_no_auth:
         log.warning(
             "LISTENING ON %s WITHOUT AUTHENTICATION (--unsafe-no-auth): anyone who can reach "
             "this port can run and read workflows",
@@ -145,7 +159,26 @@ def _start_command() -> click.Command:
     @click.option(
         "--unsafe-no-auth",
         is_flag=True,
-        help="Allow a non-loopback address without API keys.",
+        help="On a non-loopback address, accept requests without API keys (trusted networks).",
+    )
+    @click.option(
+        "--require-api-keys",
+        is_flag=True,
+        envvar="POLOS_REQUIRE_API_KEYS",
+        help="Require API keys on a loopback address too (a non-loopback address always does).",
+    )
+    @click.option(
+        "--local-mode",
+        is_flag=True,
+        help="Insist on local mode (no keys): refused unless --host is a loopback address.",
+    )
+    @click.option(
+        "--max-value-bytes",
+        default=2 * 1024 * 1024,
+        show_default=True,
+        type=click.IntRange(min=1024),
+        envvar="POLOS_MAX_VALUE_BYTES",
+        help="Largest payload, step result, result or state (bytes of JSON).",
     )
     @click.option("--log-level", default="info", show_default=True, envvar="POLOS_LOG_LEVEL")
     def start(
@@ -154,9 +187,22 @@ def _start_command() -> click.Command:
         database_url: str | None,
         lease_seconds: float,
         unsafe_no_auth: bool,
+        require_api_keys: bool,
+        local_mode: bool,
         log_level: str,
+        max_value_bytes: int,
     ) -> None:
-        _start(host, port, database_url, lease_seconds, unsafe_no_auth, log_level)
+        _start(
+            host,
+            port,
+            database_url,
+            lease_seconds,
+            unsafe_no_auth,
+            require_api_keys,
+            local_mode,
+            log_level,
+            max_value_bytes,
+        )
 
     return start
 
@@ -178,6 +224,81 @@ def _migrate_command() -> click.Command:
     return migrate
 
 
+def _open(database_url: str | None) -> Store:
+    try:
+        return create_store(database_url or default_database_url())
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _keys_group() -> click.Group:
+    @click.group("keys", help="Create, list and revoke API keys (stored hashed).")
+    def keys() -> None:
+        pass
+
+    @keys.command("create", help="Create a key for a project; it is printed once.")
+    @click.option("--project", "project_id", default="default", show_default=True)
+    @click.option("--name", default="default", show_default=True, help="A label for the key.")
+    @_database_option
+    def create(project_id: str, name: str, database_url: str | None) -> None:
+        from polos.protocol import check_text
+        from polos.server.auth import create_key
+
+        try:
+            check_text(project_id)
+        except ValueError as exc:
+            raise click.UsageError(f"--project {exc}") from None
+        store = _open(database_url)
+
+        async def run() -> tuple[str, str]:
+            await store.open()
+            try:
+                key, record = await create_key(store, project_id, name)
+                return key, record.id
+            finally:
+                await store.close()
+
+        key, key_id = asyncio.run(run())
+        click.echo(f"project: {project_id}\nkey id:  {key_id}\nkey:     {key}")
+        click.echo("Keep the key now: only its hash is stored.", err=True)
+
+    @keys.command("list", help="List keys (never the keys themselves).")
+    @click.option("--project", "project_id", default=None)
+    @_database_option
+    def list_keys(project_id: str | None, database_url: str | None) -> None:
+        store = _open(database_url)
+
+        async def run() -> list[ApiKey]:
+            await store.open()
+            try:
+                return await store.read(lambda tx: tx.list_api_keys(project_id))
+            finally:
+                await store.close()
+
+        for k in asyncio.run(run()):
+            state = "revoked" if k.revoked_at else "active"
+            click.echo(f"{k.id}  {k.project_id}  {k.name}  {k.prefix}...  {state}")
+
+    @keys.command("revoke", help="Revoke a key by its ID (effective within seconds).")
+    @click.argument("key_id")
+    @_database_option
+    def revoke(key_id: str, database_url: str | None) -> None:
+        store = _open(database_url)
+
+        async def run() -> bool:
+            await store.open()
+            try:
+                return await store.run(lambda tx: tx.revoke_api_key(key_id, time.time()))
+            finally:
+                await store.close()
+
+        if not asyncio.run(run()):
+            raise click.ClickException(f"no active key with ID {key_id!r}")
+        click.echo(f"revoked {key_id}")
+
+    return keys
+
+
 @click.group(help="The Polos server.")
 def server_group() -> None:
     pass
@@ -185,6 +306,7 @@ def server_group() -> None:
 
 server_group.add_command(_start_command())
 server_group.add_command(_migrate_command())
+server_group.add_command(_keys_group())
 
 
 @click.group(help="Polos: durable workflows.")

@@ -163,6 +163,7 @@ class ClaimedExecution:
     user_id: str | None
     initial_state_json: str | None
     run_timeout_seconds: float | None
+    project_id: str = ""
     journal: list[StepRecord] = field(default_factory=list)
 
 
@@ -213,3 +214,35 @@ class WorkerInfo:
     workflow_ids: list[str]
     registered_at: float
     last_heartbeat_at: float
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """An API key as stored: never the key itself, only its hash and first characters."""
+
+    id: str
+    project_id: str
+    name: str
+    key_hash: str
+    prefix: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(slots=True)
+class RegisteredWorkflow:
+    workflow_id: str
+    queue_name: str
+    registered_at: float
+    last_registered_at: float
+
+
+@dataclass(slots=True)
+class ExecutionFilter:
+    """What `GET /api/v1/executions` asks for; newest first, before `before` (a cursor)."""
+
+    status: ExecutionStatus | None = None
+    workflow_id: str | None = None
+    parent_execution_id: str | None = None
+    before: tuple[float, str] | None = None
+    limit: int = 50

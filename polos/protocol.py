@@ -11,7 +11,7 @@ import ipaddress
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 API_PREFIX = "/api/v1"
 
@@ -24,8 +24,26 @@ MAX_LONG_POLL_SECONDS = 60.0
 MAX_STEP_KEY_LENGTH = 512
 MAX_ID_LENGTH = 255
 
-StepKey = Annotated[str, Field(min_length=1, max_length=MAX_STEP_KEY_LENGTH)]
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
+def check_text(value: str) -> str:
+    """Identifiers and keys are stored as text: NUL bytes (which PostgreSQL cannot store) and
+    lone surrogates (which UTF-8 cannot encode) are refused."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL bytes")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+StepKey = Annotated[
+    str, Field(min_length=1, max_length=MAX_STEP_KEY_LENGTH), AfterValidator(check_text)
+]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(check_text)
+]
+OptionalKey = Annotated[str, Field(max_length=MAX_ID_LENGTH), AfterValidator(check_text)]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -36,6 +54,15 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("0c7d2f3e-8a41-5b6c-9d0e-1f2a3b4c5d6e")
+
+
+def idempotent_execution_id(project_id: str, idempotency_key: str) -> str:
+    """The execution ID of a start with an idempotency key: every start with the same key in
+    the same project (from a client or from a step) names the same execution."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{project_id}\x00{idempotency_key}"))
 
 
 def child_execution_id(parent_execution_id: str, step_key: str, index: int) -> str:
@@ -72,7 +99,7 @@ class SubmitRequest(_Strict):
     payload: Any = None
     queue_name: Identifier | None = None
     queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
-    concurrency_key: Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None = None
+    concurrency_key: OptionalKey | None = None
     deployment_id: Identifier | None = None
     session_id: Identifier | None = None
     user_id: Identifier | None = None
@@ -95,7 +122,7 @@ class BatchSubmitItem(_Strict):
     payload: Any = None
     queue_name: Identifier | None = None
     queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
-    concurrency_key: Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None = None
+    concurrency_key: OptionalKey | None = None
     initial_state: Any = None
     run_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
 
@@ -140,6 +167,36 @@ class ExecutionView(BaseModel):
     completed_at: str | None = None
 
 
+class ExecutionList(BaseModel):
+    executions: list[ExecutionView]
+    # Pass as `cursor` to get the next (older) page; null on the last page.
+    next_cursor: str | None = None
+
+
+class WorkflowView(BaseModel):
+    workflow_id: str
+    queue_name: str
+    registered_at: str
+    last_registered_at: str
+
+
+class WorkflowList(BaseModel):
+    workflows: list[WorkflowView]
+
+
+class WorkerView(BaseModel):
+    id: str
+    deployment_id: str | None
+    capacity: int
+    workflow_ids: list[str]
+    registered_at: str
+    last_heartbeat_at: str
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerView]
+
+
 class HealthResponse(BaseModel):
     status: str
     database: str
@@ -166,6 +223,9 @@ class RegisterWorkerResponse(BaseModel):
     worker_id: str
     heartbeat_interval_seconds: float
     lease_seconds: float
+    # The largest payload, result or state the server stores (bytes of JSON text): workers
+    # fail an oversize step or result with a typed error before sending it.
+    max_value_bytes: int = 2 * 1024 * 1024
 
 
 class HeartbeatRequest(_Strict):
@@ -194,6 +254,7 @@ class JournalEntry(BaseModel):
 
 class ClaimedExecutionWire(BaseModel):
     id: str
+    project_id: str
     attempt: int
     workflow_id: str
     payload: str  # JSON text
@@ -234,11 +295,13 @@ class ChildSubmission(_Strict):
     payload: str  # JSON text
     queue_name: Identifier | None = None
     queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
-    concurrency_key: Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None = None
+    concurrency_key: OptionalKey | None = None
     initial_state: str | None = None  # JSON text
     run_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
     # True when the parent suspends until this child is final.
     wait: bool = False
+    # Fire-and-forget only: every start with this key in the project is one execution.
+    idempotency_key: Identifier | None = None
 
 
 class CompleteOutcome(_Strict):

@@ -117,15 +117,15 @@ class PolosClient:
         # Local mode (no API key, any project ID) is what a loopback server offers;
         # POLOS_LOCAL_MODE is accepted for compatibility and changes nothing else.
         self.local_mode = _is_loopback_url(self.api_url)
-        project = project_id or os.environ.get("POLOS_PROJECT_ID")
-        if not project:
-            if not self.local_mode:
-                raise ValueError(
-                    "project_id is required against a non-local server: pass project_id= "
-                    "or set POLOS_PROJECT_ID"
-                )
-            project = "default"
-        self.project_id = project
+        explicit_project = project_id or os.environ.get("POLOS_PROJECT_ID") or None
+        if not explicit_project and not self.api_key and not self.local_mode:
+            raise ValueError(
+                "a server that is not on this machine needs an API key (api_key= or "
+                "POLOS_API_KEY; `polos-server keys create`)"
+            )
+        # With a key the server knows the project; an explicit one must match the key's.
+        self._send_project = bool(explicit_project) or not self.api_key
+        self.project_id = explicit_project or "default"
         self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or None
         self._transport = HttpTransport(
             self.api_url, self.headers(), timeout=timeout + protocol.MAX_LONG_POLL_SECONDS
@@ -137,7 +137,9 @@ class PolosClient:
     # -- transport ---------------------------------------------------------------------
 
     def headers(self) -> dict[str, str]:
-        headers = {"X-Project-ID": self.project_id, "Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"}
+        if self._send_project:
+            headers["X-Project-ID"] = self.project_id
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers

@@ -21,8 +21,16 @@ class StepExecutionError(PolosError):
         self.error_type = error_type
 
 
+class ValueTooLargeError(PolosError, ValueError):
+    """A payload, result or state is larger than the server stores (2 MiB by default)."""
+
+
 class DuplicateStepKeyError(PolosError):
     """A step key was used twice in one execution. Keys in loops need an index: f"item_{i}"."""
+
+
+class InvalidStepKeyError(PolosError, ValueError):
+    """A step key that cannot be stored: empty, too long, NUL bytes or lone surrogates."""
 
 
 class WorkflowNotFoundError(PolosError, LookupError):

@@ -50,6 +50,13 @@ class StepRuntime(Protocol):
     @property
     def context(self) -> WorkflowContext: ...
 
+    @property
+    def max_value_bytes(self) -> int:
+        """The largest value (bytes of JSON) the server stores."""
+
+    @property
+    def project_id(self) -> str: ...
+
     def begin(self, step_key: str, kind: StepKind) -> StepSlot:
         """Take a step key (DuplicateStepKeyError if taken) and return its record, if any."""
 
@@ -77,6 +84,14 @@ def _error_report(slot: StepSlot, error_type: str, message: str) -> protocol.Ste
         position=slot.position,
         error=protocol.StoredError(type=error_type, message=message),
     )
+
+
+def oversize(text: str, limit: int) -> int | None:
+    """The size in bytes of `text` when it is over `limit`, else None (cheap when small)."""
+    if len(text) * 4 <= limit:
+        return None
+    size = len(text.encode("utf-8"))
+    return size if size > limit else None
 
 
 def _raise_recorded(entry: protocol.JournalEntry) -> NoReturn:
@@ -163,6 +178,14 @@ class Step:
             message = f"Step '{slot.key}' returned a value that cannot be stored: {exc}"
             self._rt.record(_error_report(slot, "EncodeError", message))
             raise StepExecutionError(message, step_key=slot.key, error_type="EncodeError") from exc
+        size = oversize(encoded.text, self._rt.max_value_bytes)
+        if size is not None:
+            message = (
+                f"Step '{slot.key}' returned {size} bytes of JSON; the limit is "
+                f"{self._rt.max_value_bytes}"
+            )
+            self._rt.record(_error_report(slot, "ValueTooLargeError", message))
+            raise StepExecutionError(message, step_key=slot.key, error_type="ValueTooLargeError")
         self._rt.record(
             protocol.StepReport(
                 key=slot.key,
@@ -221,6 +244,7 @@ class Step:
         concurrency_key: str | None,
         run_timeout_seconds: float | None,
         wait: bool,
+        idempotency_key: str | None = None,
     ) -> protocol.ChildSubmission:
         if isinstance(workflow, Workflow):
             wf: Workflow | None = workflow
@@ -243,6 +267,15 @@ class Step:
                 step_key=slot.key,
                 error_type="EncodeError",
             ) from exc
+        for what, text in (("payload", payload_text), ("initial state", state_text)):
+            size = None if text is None else oversize(text, self._rt.max_value_bytes)
+            if size is not None:
+                raise StepExecutionError(
+                    f"Step '{slot.key}': the {what} for workflow {workflow_id!r} is {size} bytes "
+                    f"of JSON; the limit is {self._rt.max_value_bytes}",
+                    step_key=slot.key,
+                    error_type="ValueTooLargeError",
+                )
         return protocol.ChildSubmission(
             step_key=slot.key,
             index=index,
@@ -254,14 +287,23 @@ class Step:
             initial_state=state_text,
             run_timeout_seconds=run_timeout_seconds,
             wait=wait,
+            idempotency_key=idempotency_key,
         )
 
     def _handle(self, submission: protocol.ChildSubmission) -> ExecutionHandle:
         from polos.sdk.client import ExecutionHandle
 
         ctx = self._ctx
+        if submission.idempotency_key:
+            execution_id = protocol.idempotent_execution_id(
+                self._rt.project_id, submission.idempotency_key
+            )
+        else:
+            execution_id = protocol.child_execution_id(
+                ctx.execution_id, submission.step_key, submission.index
+            )
         return ExecutionHandle(
-            id=protocol.child_execution_id(ctx.execution_id, submission.step_key, submission.index),
+            id=execution_id,
             workflow_id=submission.workflow_id,
             parent_execution_id=ctx.execution_id,
             root_workflow_id=ctx.root_workflow_id,
@@ -293,10 +335,13 @@ class Step:
         queue: str | None = None,
         concurrency_key: str | None = None,
         run_timeout_seconds: int | None = None,
+        idempotency_key: str | None = None,
     ) -> ExecutionHandle:
         """Start a child execution and go on (fire-and-forget); returns its handle.
 
-        The child is submitted at most once whatever happens to this execution.
+        The child is submitted at most once whatever happens to this execution. With an
+        `idempotency_key`, every start with that key in the project (by any client or step)
+        is the same execution: an existing one is returned instead of starting another.
         """
         slot = self._rt.begin(step_key, StepKind.INVOKE)
         if slot.recorded is not None:
@@ -311,6 +356,7 @@ class Step:
             concurrency_key=concurrency_key,
             run_timeout_seconds=run_timeout_seconds,
             wait=False,
+            idempotency_key=idempotency_key,
         )
         handle = self._handle(submission)
         self._rt.record(

@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from polos import protocol
+from polos.server.auth import ApiKeyMiddleware, KeyCache
 from polos.server.clock import grant_restart_grace, run_clock
 from polos.server.http import ApiError, error_response
-from polos.server.routes import executions, health, workers
+from polos.server.routes import executions, health, workers, workflows
 from polos.server.settings import Settings
 from polos.server.signals import Signals
 from polos.server.state import ServerState
@@ -61,9 +62,11 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.polos = state
+    app.add_middleware(ApiKeyMiddleware, keys=KeyCache(store), required=settings.auth_required)
     app.include_router(health.router)
     app.include_router(executions.router)
     app.include_router(workers.router)
+    app.include_router(workflows.router)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:

@@ -31,7 +31,9 @@ async def submit_children(
         queues.setdefault(queue, c.queue_concurrency_limit)
         rows.append(
             NewExecution(
-                id=protocol.child_execution_id(parent.id, c.step_key, c.index),
+                id=protocol.idempotent_execution_id(parent.project_id, c.idempotency_key)
+                if c.idempotency_key
+                else protocol.child_execution_id(parent.id, c.step_key, c.index),
                 project_id=parent.project_id,
                 workflow_id=c.workflow_id,
                 queue_name=queue,
@@ -48,6 +50,7 @@ async def submit_children(
                 user_id=parent.user_id,
                 initial_state_json=c.initial_state,
                 run_timeout_seconds=c.run_timeout_seconds,
+                idempotency_key=c.idempotency_key,
             )
         )
     if rows:

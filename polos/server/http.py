@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from polos.protocol import ErrorBody, ErrorDetail
+from polos.protocol import MAX_ID_LENGTH, ErrorBody, ErrorDetail, check_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,8 +68,20 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def check_identifier(value: str, what: str) -> str:
+    """Path parameters and headers that name things: same rules as body identifiers."""
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise ApiError(400, "invalid_identifier", f"{what} must be 1 to {MAX_ID_LENGTH} characters")
+    try:
+        return check_text(value)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_identifier", f"{what} {exc}") from None
+
+
 def project_of(request: Request) -> str:
-    project = request.headers.get("x-project-id") or DEFAULT_PROJECT
-    if len(project) > 255:
-        raise ApiError(400, "invalid_project", "X-Project-ID is longer than 255 characters")
-    return project
+    """The request's project: the API key's (set by the auth middleware), else X-Project-ID
+    (local mode), else "default"."""
+    project = getattr(request.state, "project_id", None)
+    if project is not None:
+        return str(project)
+    return check_identifier(request.headers.get("x-project-id") or DEFAULT_PROJECT, "X-Project-ID")

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from polos import protocol
 from polos.model import (
     NewExecution,
     WorkerInfo,
@@ -92,7 +93,11 @@ async def submit(
                     )
                 )
                 continue
-        execution_id = str(uuid.uuid4())
+        execution_id = (
+            protocol.idempotent_execution_id(project_id, spec.idempotency_key)
+            if spec.idempotency_key
+            else str(uuid.uuid4())
+        )
         queue = spec.queue_name or known[spec.workflow_id]
         queues.setdefault(queue, spec.queue_concurrency_limit)
         rows.append(
@@ -119,9 +124,21 @@ async def submit(
         out.append(result)
     if rows:
         await tx.ensure_queues(project_id, queues, now, overwrite_limits=False)
-        await tx.insert_executions(rows, now)
+        inserted = await tx.insert_executions(rows, now)
         tx.notify_work(project_id)
+        # A replica that inserted the same key a moment earlier made it exist already.
+        out = [s if s.created is False or s.execution_id in inserted else _existing(s) for s in out]
     return out
+
+
+def _existing(submitted: Submitted) -> Submitted:
+    return Submitted(
+        submitted.execution_id,
+        submitted.workflow_id,
+        submitted.root_execution_id,
+        submitted.created_at,
+        created=False,
+    )
 
 
 # --------------------------------------------------------------------------- workers

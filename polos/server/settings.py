@@ -23,9 +23,10 @@ class Settings:
     max_value_bytes: int = 2 * 1024 * 1024
     # How often the clock looks for expired leases and silent workers.
     sweep_interval: float = 1.0
-    # Without API keys (not built yet) the server may only listen on loopback, unless the
-    # operator says otherwise.
+    # Keys are required on any non-loopback address (unless the operator opts out), and on
+    # loopback too when asked.
     allow_unauthenticated_remote: bool = False
+    require_api_keys: bool = False
 
     @property
     def heartbeat_interval(self) -> float:
@@ -33,7 +34,13 @@ class Settings:
 
     @property
     def local_mode(self) -> bool:
-        return is_loopback(self.host)
+        return is_loopback(self.host) and not self.require_api_keys
+
+    @property
+    def auth_required(self) -> bool:
+        if self.require_api_keys:
+            return True
+        return not is_loopback(self.host) and not self.allow_unauthenticated_remote
 
     def retry_delay(self, retry_count: int) -> float:
         return float(min(self.retry_base_delay * (2**retry_count), self.retry_max_delay))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -16,6 +16,9 @@ class ServerState:
     store: Store
     signals: Signals
     settings: Settings
+    # worker id -> its project. A worker's project never changes (registering an ID of another
+    # project is refused), so this cache is safe across replicas.
+    worker_projects: dict[str, str] = field(default_factory=dict)
 
 
 def state_of(request: Request) -> ServerState:

@@ -17,11 +17,14 @@ from importlib import resources
 from typing import Any, Protocol, TypeVar
 
 from polos.model import (
+    ApiKey,
     ClaimedExecution,
     ErrorInfo,
+    ExecutionFilter,
     ExecutionRow,
     ExecutionStatus,
     NewExecution,
+    RegisteredWorkflow,
     StepRecord,
     StepStatus,
     WorkerInfo,
@@ -177,6 +180,21 @@ class StoreTx(abc.ABC):
     @abc.abstractmethod
     async def adjust_usage(self, deltas: Mapping[UsageKey, int]) -> None: ...
 
+    # -- API keys --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert_api_key(self, key: ApiKey) -> None: ...
+
+    @abc.abstractmethod
+    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    async def list_api_keys(self, project_id: str | None) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+        """False when no such key is active."""
+
     # -- workers ---------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -214,6 +232,17 @@ class StoreTx(abc.ABC):
     @abc.abstractmethod
     async def insert_executions(self, rows: Sequence[NewExecution], now: float) -> set[str]:
         """Insert queued executions, ignoring IDs that exist; return the IDs inserted."""
+
+    @abc.abstractmethod
+    async def list_executions(
+        self, project_id: str, query: ExecutionFilter
+    ) -> list[ExecutionRow]: ...
+
+    @abc.abstractmethod
+    async def list_workflows(self, project_id: str) -> list[RegisteredWorkflow]: ...
+
+    @abc.abstractmethod
+    async def list_workers(self, project_id: str) -> list[WorkerInfo]: ...
 
     @abc.abstractmethod
     async def execution_by_idempotency_key(

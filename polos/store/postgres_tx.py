@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from polos.model import (
+    ApiKey,
     ClaimedExecution,
     ErrorInfo,
+    ExecutionFilter,
     ExecutionRow,
     ExecutionStatus,
     NewExecution,
+    RegisteredWorkflow,
     StepKind,
     StepRecord,
     StepStatus,
@@ -35,6 +38,7 @@ from polos.store.rows import (
     FINAL,
     Row,
     error_info,
+    execution_list_sql,
     execution_row,
     fence_row,
 )
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     PgConnection: TypeAlias = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
 
 NOTIFY_CHANNEL = "polos"
+_KEY_COLUMNS = "id, project_id, name, key_hash, prefix, created_at, revoked_at"
 # A NOTIFY payload must stay under 8000 bytes.
 _PAYLOAD_BUDGET = 7000
 # Rows per INSERT ... SELECT FROM unnest(...) statement.
@@ -187,6 +192,42 @@ class PgTx(StoreTx):
                 rows,
             )
 
+    # -- API keys ----------------------------------------------------------------------------
+
+    async def insert_api_key(self, key: ApiKey) -> None:
+        await self._c.execute(
+            "INSERT INTO api_keys (id, project_id, name, key_hash, prefix, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            key.id,
+            key.project_id,
+            key.name,
+            key.key_hash,
+            key.prefix,
+            key.created_at,
+        )
+
+    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        r = await self._c.fetchrow(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1", key_hash
+        )
+        return None if r is None else ApiKey(*r)
+
+    async def list_api_keys(self, project_id: str | None) -> list[ApiKey]:
+        rows = await self._c.fetch(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR project_id = $1 "
+            "ORDER BY created_at",
+            project_id,
+        )
+        return [ApiKey(*r) for r in rows]
+
+    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+        found = await self._c.fetchval(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id",
+            now,
+            key_id,
+        )
+        return found is not None
+
     # -- workers ---------------------------------------------------------------------------
 
     async def save_worker(self, worker: WorkerInfo) -> None:
@@ -305,6 +346,26 @@ class PgTx(StoreTx):
             )
             inserted.update(r[0] for r in found)
         return inserted
+
+    async def list_executions(self, project_id: str, query: ExecutionFilter) -> list[ExecutionRow]:
+        sql, params = execution_list_sql(project_id, query, lambda n: f"${n}")
+        return [execution_row(r) for r in await self._c.fetch(sql, *params)]
+
+    async def list_workflows(self, project_id: str) -> list[RegisteredWorkflow]:
+        rows = await self._c.fetch(
+            "SELECT workflow_id, queue_name, registered_at, last_registered_at "
+            "FROM workflows WHERE project_id = $1 ORDER BY workflow_id",
+            project_id,
+        )
+        return [RegisteredWorkflow(*r) for r in rows]
+
+    async def list_workers(self, project_id: str) -> list[WorkerInfo]:
+        rows = await self._c.fetch(
+            "SELECT id, project_id, deployment_id, capacity, workflow_ids, registered_at, "
+            "last_heartbeat_at FROM workers WHERE project_id = $1 ORDER BY registered_at",
+            project_id,
+        )
+        return [WorkerInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
 
     async def execution_by_idempotency_key(self, project_id: str, key: str) -> ExecutionRow | None:
         r = await self._c.fetchrow(

@@ -6,9 +6,11 @@ import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 
-from polos.model import WorkerInfo, WorkflowRegistration
+from polos.model import ApiKey, RegisteredWorkflow, WorkerInfo, WorkflowRegistration
 from polos.store.base import UsageKey
 from polos.store.rows import chunks, marks
+
+_KEY_COLUMNS = "id, project_id, name, key_hash, prefix, created_at, revoked_at"
 
 
 class RegistryOps:
@@ -92,6 +94,58 @@ class RegistryOps:
             "DO UPDATE SET running = MAX(running + ?, 0)",
             [(p, q, k, d, d) for p, q, k, d in rows],
         )
+
+    async def list_workflows(self, project_id: str) -> list[RegisteredWorkflow]:
+        return [
+            RegisteredWorkflow(*r)
+            for r in self._c.execute(
+                "SELECT workflow_id, queue_name, registered_at, last_registered_at "
+                "FROM workflows WHERE project_id = ? ORDER BY workflow_id",
+                (project_id,),
+            )
+        ]
+
+    async def list_workers(self, project_id: str) -> list[WorkerInfo]:
+        return [
+            WorkerInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6])
+            for r in self._c.execute(
+                "SELECT id, project_id, deployment_id, capacity, workflow_ids, registered_at, "
+                "last_heartbeat_at FROM workers WHERE project_id = ? ORDER BY registered_at",
+                (project_id,),
+            )
+        ]
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    async def insert_api_key(self, key: ApiKey) -> None:
+        self._c.execute(
+            "INSERT INTO api_keys (id, project_id, name, key_hash, prefix, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (key.id, key.project_id, key.name, key.key_hash, key.prefix, key.created_at),
+        )
+
+    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        r = self._c.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,)
+        ).fetchone()
+        return None if r is None else ApiKey(*r)
+
+    async def list_api_keys(self, project_id: str | None) -> list[ApiKey]:
+        if project_id is None:
+            rows = self._c.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+        else:
+            rows = self._c.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE project_id = ? ORDER BY created_at",
+                (project_id,),
+            )
+        return [ApiKey(*r) for r in rows]
+
+    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+        cur = self._c.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (now, key_id),
+        )
+        return cur.rowcount > 0
 
     # -- workers ---------------------------------------------------------------------------
 

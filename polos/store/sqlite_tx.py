@@ -12,6 +12,7 @@ from typing import TypeVar
 from polos.model import (
     ClaimedExecution,
     ErrorInfo,
+    ExecutionFilter,
     ExecutionRow,
     ExecutionStatus,
     NewExecution,
@@ -27,6 +28,7 @@ from polos.store.rows import (
     FINAL,
     chunks,
     error_info,
+    execution_list_sql,
     execution_row,
     fence_row,
     marks,
@@ -107,6 +109,10 @@ class SqliteTx(RegistryOps, StoreTx):
             ],
         )
         return {r.id for r in fresh}
+
+    async def list_executions(self, project_id: str, query: ExecutionFilter) -> list[ExecutionRow]:
+        sql, params = execution_list_sql(project_id, query, lambda _: "?")
+        return [execution_row(r) for r in self._c.execute(sql, params)]
 
     async def execution_by_idempotency_key(self, project_id: str, key: str) -> ExecutionRow | None:
         r = self._c.execute(

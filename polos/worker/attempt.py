@@ -24,10 +24,12 @@ from polos.sdk.context import WorkflowContext, set_current_attempt
 from polos.sdk.errors import (
     ClientCallInWorkflowError,
     DuplicateStepKeyError,
+    InvalidStepKeyError,
     PayloadValidationError,
     StepExecutionError,
+    ValueTooLargeError,
 )
-from polos.sdk.step import Step, StepSlot
+from polos.sdk.step import Step, StepSlot, oversize
 from polos.sdk.workflow import Workflow
 from polos.worker.journal import Journal
 from polos.worker.reporter import Reporter
@@ -36,9 +38,11 @@ log = logging.getLogger("polos.worker.attempt")
 
 # Failures a retry of the whole workflow cannot fix.
 _NOT_RETRYABLE = (
+    ValueTooLargeError,
     StepExecutionError,
     PayloadValidationError,
     DuplicateStepKeyError,
+    InvalidStepKeyError,
     ClientCallInWorkflowError,
 )
 
@@ -65,8 +69,10 @@ class Attempt:
         reporter: Reporter,
         deployment_id: str | None,
         on_done: Callable[[Attempt], None],
+        max_value_bytes: int = 2 * 1024 * 1024,
     ) -> None:
         self.execution = execution
+        self._max_value_bytes = max_value_bytes
         self.workflow = workflow
         self._reporter = reporter
         self._on_done = on_done
@@ -116,6 +122,14 @@ class Attempt:
     @property
     def context(self) -> WorkflowContext:
         return self._context
+
+    @property
+    def max_value_bytes(self) -> int:
+        return self._max_value_bytes
+
+    @property
+    def project_id(self) -> str:
+        return self.execution.project_id
 
     def begin(self, step_key: str, kind: StepKind) -> StepSlot:
         if self._over:
@@ -204,10 +218,14 @@ class Attempt:
         if state is None:
             return None
         try:
-            return codec.dumps(state)
+            text = codec.dumps(state)
         except codec.EncodeError:
             log.exception("state of execution %s cannot be stored", self.id)
             return None
+        if oversize(text, self._max_value_bytes) is not None:
+            log.error("state of execution %s is over the size limit; not saved", self.id)
+            return None
+        return text
 
     async def _execute(self) -> Any:
         wf = self.workflow
@@ -232,6 +250,15 @@ class Attempt:
         except codec.EncodeError as exc:
             return self._failure(
                 codec.EncodeError(f"the result of workflow {wf.id!r} cannot be stored: {exc}"),
+                retryable=False,
+            )
+        size = oversize(encoded.text, self._max_value_bytes)
+        if size is not None:
+            return self._failure(
+                ValueTooLargeError(
+                    f"the result of workflow {wf.id!r} is {size} bytes of JSON; the limit is "
+                    f"{self._max_value_bytes}"
+                ),
                 retryable=False,
             )
         return protocol.CompleteOutcome(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from polos import protocol
 from polos.model import StepKind
-from polos.sdk.errors import DuplicateStepKeyError
+from polos.sdk.errors import DuplicateStepKeyError, InvalidStepKeyError
 from polos.sdk.step import StepSlot
 
 
@@ -25,15 +25,21 @@ class Journal:
 
     def take(self, step_key: str, kind: StepKind) -> StepSlot:
         if not isinstance(step_key, str) or not step_key:
-            raise TypeError(
+            raise InvalidStepKeyError(
                 f"workflow {self._workflow_id!r}: a step key must be a non-empty string, "
                 f"not {step_key!r}"
             )
         if len(step_key) > protocol.MAX_STEP_KEY_LENGTH:
-            raise ValueError(
+            raise InvalidStepKeyError(
                 f"workflow {self._workflow_id!r}: step key {step_key[:40]!r}... is longer than "
                 f"{protocol.MAX_STEP_KEY_LENGTH} characters"
             )
+        try:
+            protocol.check_text(step_key)
+        except ValueError as exc:
+            raise InvalidStepKeyError(
+                f"workflow {self._workflow_id!r}: step key {step_key!r} {exc}"
+            ) from None
         if step_key in self._taken:
             raise DuplicateStepKeyError(
                 f"step key {step_key!r} is used twice in one execution of workflow "

@@ -84,6 +84,7 @@ class Worker:
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.worker_id: str | None = None
         self.heartbeat_interval = 2.5
+        self.max_value_bytes = 2 * 1024 * 1024
         self._attempts: dict[str, Attempt] = {}
         self._slot_freed = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -228,6 +229,7 @@ class Worker:
         data = protocol.RegisterWorkerResponse.model_validate_json(response.content)
         self.worker_id = data.worker_id
         self.heartbeat_interval = data.heartbeat_interval_seconds
+        self.max_value_bytes = data.max_value_bytes
 
     async def _send_reports(
         self, items: Sequence[protocol.ReportItem]
@@ -277,7 +279,14 @@ class Worker:
                 "claimed execution %s of unknown workflow %r", execution.id, execution.workflow_id
             )
             return
-        attempt = Attempt(execution, wf, self._reporter, self.deployment_id, self._finished)
+        attempt = Attempt(
+            execution,
+            wf,
+            self._reporter,
+            self.deployment_id,
+            self._finished,
+            max_value_bytes=self.max_value_bytes,
+        )
         self._attempts[execution.id] = attempt
         attempt.start()
 

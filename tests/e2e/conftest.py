@@ -40,6 +40,7 @@ APPS = [
     "tests.e2e.apps.engine",
     "tests.e2e.apps.errors",
     "tests.e2e.apps.steps",
+    "tests.e2e.apps.limits",
 ]
 SERVER_START_DEADLINE = 30.0
 WORKER_START_DEADLINE = 30.0
@@ -184,6 +185,8 @@ class Server:
     proc: Proc | None = None
     history: list[Proc] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
+    # Extra environment of the next start (e.g. POLOS_FAIL_POINTS for the crash tests).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -202,7 +205,7 @@ class Server:
         ]
         if self.lease_seconds is not None:
             args += ["--lease-seconds", str(self.lease_seconds)]
-        self.proc = self.procs.new(f"server-{self.port}", args, _env(self.url))
+        self.proc = self.procs.new(f"server-{self.port}", args, {**_env(self.url), **self.env})
         self.history.append(self.proc)
         self.proc.spawn()
         proc = self.proc

@@ -63,18 +63,6 @@ def test_polos_server_start_alias_and_env_database_url(tmp_path: Path) -> None:
     assert db.exists()
 
 
-def test_a_non_loopback_address_is_refused_without_auth(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(BIN / "polos-server"), "start", "--host", "0.0.0.0", "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=dict(os.environ, POLOS_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}"),
-    )
-    assert result.returncode != 0
-    assert "refusing to listen on 0.0.0.0" in result.stderr
-
-
 def test_an_unsupported_database_url_is_refused(tmp_path: Path) -> None:
     result = subprocess.run(
         [str(BIN / "polos-server"), "start", "--database-url", "mysql://x", "--port", "1"],

@@ -8,6 +8,7 @@ import pytest
 
 from polos import DuplicateStepKeyError, protocol
 from polos.model import StepKind
+from polos.sdk.errors import InvalidStepKeyError
 from polos.worker.journal import Journal
 
 WORKFLOW = "journal_test_wf"
@@ -66,11 +67,19 @@ def test_each_attempt_starts_with_no_key_taken() -> None:
 @pytest.mark.parametrize("bad", ["", None, 3, b"key", ["k"]], ids=repr)
 def test_empty_or_non_string_keys_are_rejected(bad: Any) -> None:
     journal = Journal(WORKFLOW, EXECUTION, [])
-    with pytest.raises(TypeError) as raised:
+    with pytest.raises(InvalidStepKeyError) as raised:
         journal.take(bad, StepKind.RUN)
     assert repr(WORKFLOW) in str(raised.value)
     # The rejected call took nothing.
     assert journal.take("first", StepKind.RUN).position == 0
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\ud800"], ids=["nul", "lone-surrogate"])
+def test_keys_that_cannot_be_stored_are_rejected(bad: str) -> None:
+    journal = Journal(WORKFLOW, EXECUTION, [])
+    with pytest.raises(InvalidStepKeyError) as raised:
+        journal.take(bad, StepKind.RUN)
+    assert repr(WORKFLOW) in str(raised.value)
 
 
 def test_overlong_keys_are_rejected() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Annotated
 
@@ -9,9 +10,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from polos import codec, protocol
-from polos.model import FINAL_STATUSES, ExecutionRow
+from polos.model import FINAL_STATUSES, ExecutionFilter, ExecutionRow, ExecutionStatus
+from polos.protocol import check_text
 from polos.server import lifecycle
-from polos.server.http import ApiError, body_schema, json_response, parse_body, project_of
+from polos.server.http import (
+    ApiError,
+    body_schema,
+    check_identifier,
+    json_response,
+    parse_body,
+    project_of,
+)
 from polos.server.signals import wait_event
 from polos.server.state import ServerState, state_of
 from polos.server.views import execution_view, iso
@@ -74,6 +83,7 @@ def _submitted(s: lifecycle.Submitted) -> protocol.SubmitResponse:
 )
 async def run_workflow(workflow_id: str, request: Request) -> Response:
     state = state_of(request)
+    check_identifier(workflow_id, "workflow id")
     project = project_of(request)
     body = await parse_body(request, protocol.SubmitRequest, 4 * state.settings.max_value_bytes)
     spec = lifecycle.SubmitSpec(
@@ -130,6 +140,8 @@ async def batch_run(request: Request) -> Response:
 
 
 async def _read(state: ServerState, project: str, execution_id: str) -> ExecutionRow:
+    check_identifier(execution_id, "execution id")
+
     async def work(tx: StoreTx) -> ExecutionRow | None:
         return await tx.get_execution(execution_id)
 
@@ -176,3 +188,56 @@ async def wait_execution(
     finally:
         state.signals.unwatch_final(execution_id, event)
     return json_response(execution_view(row))
+
+
+def _cursor(row: ExecutionRow) -> str:
+    raw = f"{row.created_at!r}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, _, execution_id = raw.partition("|")
+        return float(created_at), check_text(execution_id)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+@router.get(
+    "/executions",
+    response_model=protocol.ExecutionList,
+    responses=_ERRORS,
+    summary="List the project's executions, newest first (cursor pagination)",
+)
+async def list_executions(
+    request: Request,
+    status: ExecutionStatus | None = None,
+    workflow_id: Annotated[str | None, Query(max_length=protocol.MAX_ID_LENGTH)] = None,
+    parent_execution_id: Annotated[str | None, Query(max_length=protocol.MAX_ID_LENGTH)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    state = state_of(request)
+    project = project_of(request)
+    query = ExecutionFilter(
+        status=status,
+        workflow_id=None if workflow_id is None else check_identifier(workflow_id, "workflow_id"),
+        parent_execution_id=None
+        if parent_execution_id is None
+        else check_identifier(parent_execution_id, "parent_execution_id"),
+        before=None if cursor is None else _parse_cursor(cursor),
+        limit=limit + 1,
+    )
+
+    async def work(tx: StoreTx) -> list[ExecutionRow]:
+        return await tx.list_executions(project, query)
+
+    rows = await state.store.read(work)
+    page, more = rows[:limit], len(rows) > limit
+    return json_response(
+        protocol.ExecutionList(
+            executions=[execution_view(r) for r in page],
+            next_cursor=_cursor(page[-1]) if more and page else None,
+        )
+    )

@@ -19,9 +19,17 @@ from polos.model import (
 )
 from polos.server import dispatch, lifecycle, reports
 from polos.server.faults import fail_point
-from polos.server.http import ApiError, body_schema, json_response, parse_body, project_of
+from polos.server.http import (
+    ApiError,
+    body_schema,
+    check_identifier,
+    json_response,
+    parse_body,
+    project_of,
+)
 from polos.server.signals import wait_event
 from polos.server.state import ServerState, state_of
+from polos.server.views import iso
 from polos.store.base import StoreTx
 
 router = APIRouter(prefix=f"{protocol.API_PREFIX}/workers", tags=["workers"])
@@ -36,19 +44,47 @@ _STEP_KINDS = {k.value for k in StepKind}
 _WAITING_KINDS = {k.value for k in WAITING_STEP_KINDS}
 
 
-async def _worker(state: ServerState, request: Request, worker_id: str) -> WorkerInfo:
+def _not_found(worker_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "worker_not_found",
+        f"worker {worker_id!r} is not registered (it may have been silent too long): "
+        "register again",
+    )
+
+
+async def _lookup(state: ServerState, worker_id: str) -> WorkerInfo | None:
     async def work(tx: StoreTx) -> WorkerInfo | None:
-        return await tx.get_worker(worker_id)
+        return await tx.get_worker(check_identifier(worker_id, "worker id"))
 
     worker = await state.store.read(work)
-    if worker is None or worker.project_id != project_of(request):
-        raise ApiError(
-            404,
-            "worker_not_found",
-            f"worker {worker_id!r} is not registered (it may have been silent too long): "
-            "register again",
-        )
+    if worker is not None:
+        state.worker_projects[worker.id] = worker.project_id
     return worker
+
+
+async def _worker(state: ServerState, request: Request, worker_id: str) -> WorkerInfo:
+    worker = await _lookup(state, worker_id)
+    if worker is None or worker.project_id != project_of(request):
+        raise _not_found(worker_id)
+    return worker
+
+
+async def _check_owner(
+    state: ServerState, request: Request, worker_id: str, allow_unknown: bool
+) -> bool:
+    """A project may only act as its own workers. Returns whether the worker is known."""
+    project = state.worker_projects.get(worker_id)
+    if project is None:
+        worker = await _lookup(state, worker_id)
+        if worker is None:
+            if allow_unknown:
+                return False
+            raise _not_found(worker_id)
+        project = worker.project_id
+    if project != project_of(request):
+        raise _not_found(worker_id)
+    return True
 
 
 @router.post(
@@ -63,6 +99,9 @@ async def register(request: Request) -> Response:
     project = project_of(request)
     body = await parse_body(request, protocol.RegisterWorkerRequest, 16 * 1024 * 1024)
     now = time.time()
+    if body.worker_id is not None:
+        # Registering again under its ID; an ID of another project is not this caller's.
+        await _check_owner(state, request, body.worker_id, allow_unknown=True)
     worker = WorkerInfo(
         id=body.worker_id or str(uuid.uuid4()),
         project_id=project,
@@ -81,6 +120,7 @@ async def register(request: Request) -> Response:
         await lifecycle.register_worker(tx, worker, registrations, now)
 
     await state.store.run(work)
+    state.worker_projects[worker.id] = project
     log.info(
         "worker %s registered in project %r: %d workflow(s), capacity %d",
         worker.id,
@@ -93,6 +133,7 @@ async def register(request: Request) -> Response:
             worker_id=worker.id,
             heartbeat_interval_seconds=state.settings.heartbeat_interval,
             lease_seconds=state.settings.lease_seconds,
+            max_value_bytes=state.settings.max_value_bytes,
         )
     )
 
@@ -107,6 +148,8 @@ async def register(request: Request) -> Response:
 async def heartbeat(worker_id: str, request: Request) -> Response:
     state = state_of(request)
     body = await parse_body(request, protocol.HeartbeatRequest, 16 * 1024 * 1024)
+    if not await _check_owner(state, request, worker_id, allow_unknown=True):
+        return json_response(protocol.HeartbeatResponse(re_register=True))
 
     async def work(tx: StoreTx) -> bool:
         return await lifecycle.heartbeat(
@@ -120,6 +163,7 @@ async def heartbeat(worker_id: str, request: Request) -> Response:
 def _wire(execution: ClaimedExecution) -> protocol.ClaimedExecutionWire:
     return protocol.ClaimedExecutionWire(
         id=execution.id,
+        project_id=execution.project_id,
         attempt=execution.attempt,
         workflow_id=execution.workflow_id,
         payload=execution.payload_json,
@@ -237,6 +281,7 @@ async def report(worker_id: str, request: Request) -> Response:
     state = state_of(request)
     limit = state.settings.max_value_bytes
     body = await parse_body(request, protocol.ReportRequest, 256 * limit)
+    await _check_owner(state, request, worker_id, allow_unknown=False)
     _validate(body.items, limit)
 
     async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
@@ -264,3 +309,32 @@ async def deregister(worker_id: str, request: Request) -> Response:
     if released:
         log.info("worker %s left; %d execution(s) queued again", worker_id, released)
     return Response(status_code=204)
+
+
+@router.get(
+    "",
+    response_model=protocol.WorkerList,
+    summary="List the project's registered workers",
+)
+async def list_workers(request: Request) -> Response:
+    state = state_of(request)
+    project = project_of(request)
+
+    async def work(tx: StoreTx) -> list[WorkerInfo]:
+        return await tx.list_workers(project)
+
+    return json_response(
+        protocol.WorkerList(
+            workers=[
+                protocol.WorkerView(
+                    id=w.id,
+                    deployment_id=w.deployment_id,
+                    capacity=w.capacity,
+                    workflow_ids=w.workflow_ids,
+                    registered_at=iso(w.registered_at) or "",
+                    last_heartbeat_at=iso(w.last_heartbeat_at) or "",
+                )
+                for w in await state.store.read(work)
+            ]
+        )
+    )

@@ -164,26 +164,30 @@ class PolosClient:
         if method != "GET":
             response = await self._transport.request(method, path, content=content, params=params)
         else:
-            response = await self._read_riding_out_outages(path, params)
+            response = await self._ride_out_outages("GET", path, params, None)
         if response.status_code >= 400:
             raise api_error(response)
         return response
 
-    async def _read_riding_out_outages(self, path: str, params: dict[str, str] | None) -> Response:
-        """Reads are safe to repeat: ride out a server restart or an unreachable database
-        (503) for up to `UNAVAILABLE_BUDGET_SECONDS`."""
+    async def _ride_out_outages(
+        self, method: str, path: str, params: dict[str, str] | None, content: str | None
+    ) -> Response:
+        """For requests safe to repeat (reads, keyed starts): ride out a server restart or an
+        unreachable database (503) for up to `UNAVAILABLE_BUDGET_SECONDS`."""
         deadline = time.monotonic() + UNAVAILABLE_BUDGET_SECONDS
         delay = 0.05
         while True:
             try:
-                response = await self._transport.request("GET", path, params=params)
+                response = await self._transport.request(
+                    method, path, params=params, content=content
+                )
                 if response.status_code not in (502, 503, 504):
                     return response
                 failure: str = f"HTTP {response.status_code}"
             except TransportError as exc:
                 failure = str(exc)
             if time.monotonic() + delay > deadline:
-                raise PolosApiError(503, "unavailable", f"GET {path}: {failure}")
+                raise PolosApiError(503, "unavailable", f"{method} {path}: {failure}")
             log.warning("server unavailable (%s); retrying in %.2f s", failure, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -216,11 +220,15 @@ class PolosClient:
             run_timeout_seconds=run_timeout_seconds,
             idempotency_key=idempotency_key,
         )
-        response = await self.request(
-            "POST",
-            f"{protocol.API_PREFIX}/workflows/{workflow_id}/run",
-            content=codec.dumps(body.model_dump(exclude_none=True)),
-        )
+        path = f"{protocol.API_PREFIX}/workflows/{workflow_id}/run"
+        content = codec.dumps(body.model_dump(exclude_none=True))
+        if idempotency_key:
+            # Safe to send again: the key names one execution whatever reached the server.
+            response = await self._ride_out_outages("POST", path, None, content)
+            if response.status_code >= 400:
+                raise api_error(response)
+        else:
+            response = await self.request("POST", path, content=content)
         data = protocol.SubmitResponse.model_validate_json(response.content)
         return ExecutionHandle(
             id=data.execution_id,

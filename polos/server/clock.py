@@ -43,13 +43,24 @@ async def run_clock(store: Store, signals: Signals, settings: Settings) -> None:
     async def sweep(tx: StoreTx) -> int:
         return await lifecycle.expire_leases(tx, settings, time.time())
 
+    async def outage_grace(tx: StoreTx) -> int:
+        # While the database was away no worker could renew a lease: that is not their fault.
+        return await tx.extend_all_leases(time.time() + settings.lease_seconds)
+
     last_safety_net = time.monotonic()
+    database_was_down = False
     while True:
         await asyncio.sleep(settings.sweep_interval)
         try:
+            if database_was_down:
+                extended = await store.run(outage_grace)
+                log.info("database back: %d running lease(s) extended by one lease", extended)
+                database_was_down = False
+                signals.wake_everyone()
             while await store.run(sweep) >= 1000:
                 pass  # more expired than one sweep takes: keep going
         except StoreUnavailable as exc:
+            database_was_down = True
             log.warning("clock sweep skipped: %s", exc)
         except Exception:
             log.exception("clock sweep failed; retrying at the next tick")

@@ -46,6 +46,8 @@ _UNAVAILABLE = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InterfaceError,
+    # A connection the server terminated mid-COMMIT (MagicStack/asyncpg#784).
+    asyncpg.exceptions.InternalClientError,
 )
 # Any 64-bit number of our own: migrations of several replicas starting together run once.
 _MIGRATION_LOCK = 0x706F6C6F73  # "polos"
@@ -90,7 +92,10 @@ class PostgresStore(Store):
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
             self.url,
-            min_size=self.pool_min,
+            # Opened at start, but no floor to keep: asyncpg would log a traceback for every
+            # failed refill while the database is down.
+            init_size=self.pool_min,
+            min_size=0,
             max_size=self.pool_max,
             reset=_keep_session,
             server_settings={

@@ -44,8 +44,11 @@ async def run_clock(store: Store, signals: Signals, settings: Settings) -> None:
         return await lifecycle.expire_leases(tx, settings, time.time())
 
     async def outage_grace(tx: StoreTx) -> int:
-        # While the database was away no worker could renew a lease: that is not their fault.
-        return await tx.extend_all_leases(time.time() + settings.lease_seconds)
+        # While the database was away no worker could renew a lease or heartbeat: that is not
+        # their fault.
+        now = time.time()
+        await tx.touch_all_workers(now)
+        return await tx.extend_all_leases(now + settings.lease_seconds)
 
     last_safety_net = time.monotonic()
     database_was_down = False

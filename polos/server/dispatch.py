@@ -32,6 +32,12 @@ async def claim(
 ) -> list[ClaimedExecution]:
     if max_count <= 0 or not worker.workflow_ids:
         return []
+    # A long-poll may have been parked since before the worker froze (SIGSTOP, a VM pause):
+    # its socket is still open, but a worker silent for a whole lease gets nothing until its
+    # next heartbeat, or it would sit on work (and queue slots) for another lease.
+    current = await tx.get_worker(worker.id)
+    if current is None or current.last_heartbeat_at < now - lease_seconds:
+        return []
     project = worker.project_id
     limits = await tx.queue_limits(project)
     # Per queue, the candidates in order; then merged oldest-first across queues.

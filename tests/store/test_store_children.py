@@ -212,6 +212,8 @@ async def test_resubmitting_the_same_children_is_idempotent(engine: Engine) -> N
     assert len(await engine.children(parent_id, "fan")) == 3
     assert await engine.expire(engine.clock + engine.settings.lease_seconds + 1) == 1
     engine.advance(engine.settings.lease_seconds + 1)
+    for worker_id in ("parents", "kids"):  # the workers live on; the attempt died
+        assert await engine.heartbeat(worker_id, [])
 
     # The replay finds the step pending and submits the same children with its suspension.
     parents = await engine.worker("parents")
@@ -256,6 +258,8 @@ async def test_a_child_finishing_before_its_parent_suspends_is_counted_once(
     assert await engine.report_one("parents", submission) == "ok"
     assert await engine.expire(engine.clock + engine.settings.lease_seconds + 1) == 1
     engine.advance(engine.settings.lease_seconds + 1)
+    for worker_id in ("parents", "kids"):  # the workers live on; the attempt died
+        await engine.heartbeat(worker_id, [])
 
     expected = [protocol.child_execution_id(parent_id, "fan", i) for i in range(3)]
     kids = await engine.worker("kids")

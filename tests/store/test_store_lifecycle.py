@@ -346,6 +346,10 @@ async def test_expired_leases_requeue_and_free_the_slot(engine: Engine) -> None:
     assert row.retry_count == 0  # a lost lease is not the workflow's failure
     assert await engine.usage("lease_q") == 0
 
+    # A worker silent for a whole lease (frozen, say) gets nothing, even with a long-poll
+    # still open, until it heartbeats again.
+    assert await engine.claim(worker) == []
+    assert await engine.heartbeat("w1", [])
     # The freed slot goes to the next due execution (the second submission is due earlier
     # than the re-queued one, whose ready time is the expiry).
     [other] = await engine.claim(worker)

@@ -44,6 +44,7 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from polos.server.app import create_app
+    from polos.server.uvicorn_protocol import JsonErrorHttpToolsProtocol
 
     store = create_store(settings.database_url)
     app = create_app(store, settings)
@@ -90,7 +91,7 @@ def _serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http="httptools",
+        http=JsonErrorHttpToolsProtocol,
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -23,6 +23,8 @@ MAX_CLAIM = 1000
 MAX_LONG_POLL_SECONDS = 60.0
 MAX_STEP_KEY_LENGTH = 512
 MAX_ID_LENGTH = 255
+# Integers stored in 32-bit columns (positions, batch indexes, limits).
+MAX_INT32 = 2**31 - 1
 
 
 def check_text(value: str) -> str:
@@ -43,6 +45,7 @@ StepKey = Annotated[
 Identifier = Annotated[
     str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(check_text)
 ]
+Limit = Annotated[int, Field(ge=1, le=MAX_INT32)]
 OptionalKey = Annotated[str, Field(max_length=MAX_ID_LENGTH), AfterValidator(check_text)]
 
 
@@ -98,7 +101,7 @@ class StoredError(BaseModel):
 class SubmitRequest(_Strict):
     payload: Any = None
     queue_name: Identifier | None = None
-    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+    queue_concurrency_limit: Limit | None = None
     concurrency_key: OptionalKey | None = None
     deployment_id: Identifier | None = None
     session_id: Identifier | None = None
@@ -121,7 +124,7 @@ class BatchSubmitItem(_Strict):
     workflow_id: Identifier
     payload: Any = None
     queue_name: Identifier | None = None
-    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+    queue_concurrency_limit: Limit | None = None
     concurrency_key: OptionalKey | None = None
     initial_state: Any = None
     run_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
@@ -208,7 +211,7 @@ class HealthResponse(BaseModel):
 class WorkflowRegistrationWire(_Strict):
     workflow_id: Identifier
     queue_name: Identifier
-    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+    queue_concurrency_limit: Limit | None = None
 
 
 class RegisterWorkerRequest(_Strict):
@@ -282,7 +285,7 @@ class StepReport(_Strict):
     key: StepKey
     kind: Identifier
     status: Literal["completed", "failed", "pending"]
-    position: Annotated[int, Field(ge=0)] = 0
+    position: Annotated[int, Field(ge=0, le=MAX_INT32)] = 0
     result: str | None = None  # JSON text
     error: StoredError | None = None
     output_schema: str | None = None
@@ -290,11 +293,11 @@ class StepReport(_Strict):
 
 class ChildSubmission(_Strict):
     step_key: StepKey
-    index: Annotated[int, Field(ge=0)]
+    index: Annotated[int, Field(ge=0, le=MAX_INT32)]
     workflow_id: Identifier
     payload: str  # JSON text
     queue_name: Identifier | None = None
-    queue_concurrency_limit: Annotated[int, Field(ge=1)] | None = None
+    queue_concurrency_limit: Limit | None = None
     concurrency_key: OptionalKey | None = None
     initial_state: str | None = None  # JSON text
     run_timeout_seconds: Annotated[float, Field(gt=0)] | None = None

@@ -127,7 +127,7 @@ class ApiKeyMiddleware:
         if project is None:
             await _refuse(scope, receive, send, 401, "unknown or revoked API key")
             return
-        claimed = headers.get(b"x-project-id", b"").decode("latin-1")
+        claimed = headers.get(b"x-project-id", b"").decode("utf-8", "replace")
         if claimed and claimed != project:
             await _refuse(
                 scope, receive, send, 403, "this API key belongs to another project", "forbidden"

@@ -84,4 +84,9 @@ def project_of(request: Request) -> str:
     project = getattr(request.state, "project_id", None)
     if project is not None:
         return str(project)
-    return check_identifier(request.headers.get("x-project-id") or DEFAULT_PROJECT, "X-Project-ID")
+    raw = request.headers.get("x-project-id") or DEFAULT_PROJECT
+    try:  # headers arrive decoded as latin-1; project IDs are UTF-8
+        raw = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise ApiError(400, "invalid_identifier", "X-Project-ID is not valid UTF-8") from None
+    return check_identifier(raw, "X-Project-ID")

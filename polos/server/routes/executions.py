@@ -180,13 +180,19 @@ async def wait_execution(
 ) -> Response:
     state = state_of(request)
     project = project_of(request)
-    event = state.signals.watch_final(execution_id)
-    try:
-        row = await _read(state, project, execution_id)
-        if row.status not in FINAL_STATUSES and await wait_event(event, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        # Taken before reading, so a completion in between is not missed; a wake-up is only
+        # a hint (the safety net wakes everyone now and then): read again and decide.
+        event = state.signals.watch_final(execution_id)
+        try:
             row = await _read(state, project, execution_id)
-    finally:
-        state.signals.unwatch_final(execution_id, event)
+            remaining = deadline - time.monotonic()
+            if row.status in FINAL_STATUSES or remaining <= 0 or state.signals.closing:
+                break
+            await wait_event(event, remaining)
+        finally:
+            state.signals.unwatch_final(execution_id, event)
     return json_response(execution_view(row))
 
 

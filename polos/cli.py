@@ -107,22 +107,20 @@ def _start(
     host: str,
     port: int,
     database_url: str | None,
-    lease_seconds: float,
     unsafe_no_auth: bool,
-    require_api_keys: bool,
     local_mode: bool,
     log_level: str,
-    max_value_bytes: int,
+    **tuning: Any,
 ) -> None:
+    """`tuning`: the Settings fields given on the command line (lease_seconds, ...)."""
     _setup_logging(log_level)
+    require_api_keys = bool(tuning.get("require_api_keys"))
     settings = Settings(
-        max_value_bytes=max_value_bytes,
         database_url=database_url or default_database_url(),
         host=host,
         port=port,
-        lease_seconds=lease_seconds,
         allow_unauthenticated_remote=unsafe_no_auth,
-        require_api_keys=require_api_keys,
+        **tuning,
     )
     if local_mode and not is_loopback(host):
         raise click.UsageError(
@@ -182,28 +180,31 @@ def _start_command() -> click.Command:
         help="Largest payload, step result, result or state (bytes of JSON).",
     )
     @click.option("--log-level", default="info", show_default=True, envvar="POLOS_LOG_LEVEL")
+    @click.option(
+        "--max-retries",
+        "max_workflow_retries",
+        default=2,
+        show_default=True,
+        type=click.IntRange(min=0, max=100),
+        envvar="POLOS_MAX_RETRIES",
+        help="Workflow-level retries of an execution that failed with an unexpected error.",
+    )
+    @click.option(
+        "--test-clock",
+        is_flag=True,
+        envvar="POLOS_TEST_CLOCK",
+        help="Expose POST /api/v1/testing/clock/advance to move time forward (tests only).",
+    )
     def start(
         host: str,
         port: int,
         database_url: str | None,
-        lease_seconds: float,
         unsafe_no_auth: bool,
-        require_api_keys: bool,
         local_mode: bool,
         log_level: str,
-        max_value_bytes: int,
+        **tuning: Any,
     ) -> None:
-        _start(
-            host,
-            port,
-            database_url,
-            lease_seconds,
-            unsafe_no_auth,
-            require_api_keys,
-            local_mode,
-            log_level,
-            max_value_bytes,
-        )
+        _start(host, port, database_url, unsafe_no_auth, local_mode, log_level, **tuning)
 
     return start
 

@@ -7,7 +7,9 @@ system shares".
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -75,10 +77,23 @@ class StepKind(enum.StrEnum):
     INVOKE_WAIT = "invoke_and_wait"
     BATCH_INVOKE = "batch_invoke"
     BATCH_WAIT = "batch_invoke_and_wait"
+    WAIT = "wait"
+    WAIT_EVENT = "wait_for_event"
+    SUSPEND = "suspend"
+    PUBLISH = "publish_event"
 
 
-# Steps whose record the server writes when the children they wait for have finished.
-WAITING_STEP_KINDS = frozenset({StepKind.INVOKE_WAIT, StepKind.BATCH_WAIT})
+# Steps whose record the server writes when what they wait for happens.
+CHILD_WAIT_KINDS = frozenset({StepKind.INVOKE_WAIT, StepKind.BATCH_WAIT})
+EVENT_WAIT_KINDS = frozenset({StepKind.WAIT_EVENT, StepKind.SUSPEND})
+WAITING_STEP_KINDS = CHILD_WAIT_KINDS | EVENT_WAIT_KINDS | {StepKind.WAIT}
+
+
+class TimerKind(enum.StrEnum):
+    WAKE = "wake"  # a long wait_for / wait_until is over
+    WAIT_TIMEOUT = "wait_timeout"  # an event wait or a suspension gave up
+    RUN_TIMEOUT = "run_timeout"  # run_timeout_seconds passed: cancel the execution
+    TRIGGER_BATCH = "trigger_batch"  # a partial event batch is old enough to fire
 
 
 class StepStatus(enum.StrEnum):
@@ -127,6 +142,8 @@ class NewExecution:
     initial_state_json: str | None = None
     run_timeout_seconds: float | None = None
     idempotency_key: str | None = None
+    # The event sequence reached when the execution was created (see server/events.py).
+    event_cursor: int = 0
 
 
 @dataclass(slots=True)
@@ -196,6 +213,22 @@ class ExecutionRow:
     started_at: float | None
     completed_at: float | None
     run_timeout_seconds: float | None
+    state_json: str | None = None
+
+
+@dataclass(slots=True)
+class TriggerRegistration:
+    topic: str
+    batch_size: int = 1
+    batch_timeout_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class ScheduleRegistration:
+    cron: str
+    timezone: str = "UTC"
+    key: str = "global"
+    catch_up_seconds: float = 3600.0
 
 
 @dataclass(slots=True)
@@ -203,6 +236,8 @@ class WorkflowRegistration:
     workflow_id: str
     queue_name: str
     queue_concurrency_limit: int | None = None
+    trigger: TriggerRegistration | None = None
+    schedule: ScheduleRegistration | None = None
 
 
 @dataclass(slots=True)
@@ -246,3 +281,132 @@ class ExecutionFilter:
     parent_execution_id: str | None = None
     before: tuple[float, str] | None = None
     limit: int = 50
+
+
+@dataclass(slots=True)
+class NewEvent:
+    project_id: str
+    topic: str
+    event_type: str | None
+    data_json: str
+    execution_id: str | None = None
+    root_execution_id: str | None = None
+
+
+@dataclass(slots=True)
+class EventRecord:
+    seq: int
+    id: str
+    project_id: str
+    topic: str
+    event_type: str | None
+    data_json: str
+    execution_id: str | None
+    root_execution_id: str | None
+    created_at: float
+
+    def to_json(self) -> str:
+        """The event as steps and streams return it (`data` spliced in as stored)."""
+        created = datetime.fromtimestamp(self.created_at, UTC).isoformat().replace("+00:00", "Z")
+        return '{"id":%s,"sequence_id":%d,"topic":%s,"event_type":%s,"data":%s,"created_at":%s}' % (
+            json.dumps(self.id),
+            self.seq,
+            json.dumps(self.topic),
+            json.dumps(self.event_type),
+            self.data_json,
+            json.dumps(created),
+        )
+
+
+@dataclass(slots=True)
+class EventWait:
+    """A pending wait_for_event or suspend step: what it waits for."""
+
+    execution_id: str
+    step_key: str
+    event_type: str | None
+    after_seq: int
+
+
+@dataclass(slots=True)
+class Timer:
+    id: int
+    project_id: str
+    kind: TimerKind
+    execution_id: str | None
+    step_key: str | None
+    target: str | None
+    fire_at: float
+
+
+@dataclass(slots=True)
+class Schedule:
+    id: str
+    project_id: str
+    workflow_id: str
+    key: str
+    cron: str
+    timezone: str
+    catch_up_seconds: float
+    next_fire_at: float
+    last_fire_at: float | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True)
+class EventTrigger:
+    project_id: str
+    workflow_id: str
+    topic: str
+    batch_size: int
+    batch_timeout_seconds: float | None
+    cursor_seq: int
+    queue_name: str
+
+
+@dataclass(slots=True)
+class FenceRow:
+    """The columns lifecycle decisions need about an execution."""
+
+    id: str
+    project_id: str
+    workflow_id: str
+    status: ExecutionStatus
+    attempt: int
+    worker_id: str | None
+    queue_name: str
+    concurrency_key: str
+    parent_execution_id: str | None
+    parent_step_key: str | None
+    notify_parent: bool
+    retry_count: int
+    root_execution_id: str
+    root_workflow_id: str
+    deployment_id: str | None
+    session_id: str | None
+    user_id: str | None
+
+
+@dataclass(slots=True)
+class FinalUpdate:
+    """An execution reaching `completed` or `failed`."""
+
+    id: str
+    status: ExecutionStatus
+    result_json: str | None
+    error: ErrorInfo | None
+    output_schema: str | None
+    state_json: str | None
+
+
+@dataclass(slots=True)
+class ChildOutcome:
+    """A finished child as its parent's waiting step sees it."""
+
+    id: str
+    workflow_id: str
+    status: ExecutionStatus
+    result_json: str | None
+    error: ErrorInfo | None
+    output_schema: str | None

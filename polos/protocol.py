@@ -151,6 +151,8 @@ class ExecutionView(BaseModel):
     result: Any = None
     error: StoredError | None = None
     output_schema_name: str | None = None
+    # The workflow's `ctx.state` as last saved (suspension, failure, completion).
+    state: Any = None
     parent_execution_id: str | None = None
     root_execution_id: str
     root_workflow_id: str
@@ -208,10 +210,25 @@ class HealthResponse(BaseModel):
 # --------------------------------------------------------------------------- worker API
 
 
+class TriggerSpec(_Strict):
+    topic: Identifier
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1
+    batch_timeout_seconds: Annotated[float, Field(gt=0, le=86_400 * 365)] | None = None
+
+
+class ScheduleSpec(_Strict):
+    cron: Annotated[str, Field(min_length=1, max_length=200)]
+    timezone: Identifier = "UTC"
+    key: Identifier = "global"
+    catch_up_seconds: Annotated[float, Field(ge=0, le=86_400 * 366)] = 3600.0
+
+
 class WorkflowRegistrationWire(_Strict):
     workflow_id: Identifier
     queue_name: Identifier
     queue_concurrency_limit: Limit | None = None
+    trigger: TriggerSpec | None = None
+    schedule: ScheduleSpec | None = None
 
 
 class RegisterWorkerRequest(_Strict):
@@ -239,6 +256,9 @@ class HeartbeatRequest(_Strict):
 class HeartbeatResponse(BaseModel):
     # True when the server does not know this worker (it was declared dead): register again.
     re_register: bool
+    # Executions named in the heartbeat that this worker no longer holds (cancelled, lease
+    # lost): stop them.
+    lost: list[str] = Field(default_factory=list)
 
 
 class ClaimRequest(_Strict):
@@ -289,6 +309,22 @@ class StepReport(_Strict):
     result: str | None = None  # JSON text
     error: StoredError | None = None
     output_schema: str | None = None
+    # What a pending wait step waits for: a time (`wait_seconds` from now on the server's
+    # clock, or `wait_until` in unix seconds), or an event on `wait_topic` (of
+    # `wait_event_type` when set) after `wait_after_seq` (default: the execution's start),
+    # giving up after `wait_timeout_seconds`.
+    wait_seconds: Annotated[float, Field(ge=0, le=86_400 * 3650)] | None = None
+    wait_until: Annotated[float, Field(ge=0, le=1e11)] | None = None
+    wait_topic: Identifier | None = None
+    wait_event_type: Identifier | None = None
+    wait_after_seq: Annotated[int, Field(ge=0, le=2**62)] | None = None
+    wait_timeout_seconds: Annotated[float, Field(gt=0, le=86_400 * 3650)] | None = None
+
+
+class EventPublish(_Strict):
+    topic: Identifier
+    event_type: Identifier | None = None
+    data: str  # JSON text
 
 
 class ChildSubmission(_Strict):
@@ -343,6 +379,8 @@ class ReportItem(_Strict):
     attempt: Annotated[int, Field(ge=1)]
     steps: list[StepReport] = Field(default_factory=list)
     children: list[ChildSubmission] = Field(default_factory=list)
+    # Events published by the steps of this item (recorded with them: published once).
+    events: list[EventPublish] = Field(default_factory=list)
     outcome: Outcome | None = None
 
 
@@ -364,3 +402,94 @@ class ReportItemResult(BaseModel):
 
 class ReportResponse(BaseModel):
     results: list[ReportItemResult]
+
+
+# --------------------------------------------------------------------------- events
+
+
+class PublishedEvent(_Strict):
+    event_type: Identifier | None = None
+    data: Any = None
+
+
+class PublishRequest(_Strict):
+    topic: Identifier
+    events: list[PublishedEvent]
+    execution_id: Identifier | None = None
+    root_execution_id: Identifier | None = None
+
+
+class PublishResponse(BaseModel):
+    sequence_ids: list[int]
+    created_at: str
+
+
+class EventView(BaseModel):
+    id: str
+    sequence_id: int
+    topic: str
+    event_type: str | None = None
+    data: Any = None
+    created_at: str
+
+
+class EventList(BaseModel):
+    events: list[EventView]
+    next_sequence_id: int
+
+
+class CancelResponse(BaseModel):
+    execution_id: str
+    status: str
+    # How many executions (this one and its unfinished descendants) were cancelled.
+    cancelled: int
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+class ScheduleRequest(_Strict):
+    workflow_id: Identifier
+    cron: Annotated[str, Field(min_length=1, max_length=200)]
+    timezone: Identifier = "UTC"
+    key: Identifier = "global"
+    catch_up_seconds: Annotated[float, Field(ge=0, le=86_400 * 366)] = 3600.0
+
+
+class ScheduleView(BaseModel):
+    id: str
+    workflow_id: str
+    key: str
+    cron: str
+    timezone: str
+    catch_up_seconds: float
+    next_fire_at: str
+    last_fire_at: str | None = None
+
+
+class ScheduleResponse(BaseModel):
+    schedule_id: str
+    schedule: ScheduleView
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleView]
+
+
+class ScheduleSlotView(BaseModel):
+    slot_at: str
+    status: Literal["fired", "skipped"]
+    execution_id: str | None = None
+
+
+class ScheduleSlotList(BaseModel):
+    slots: list[ScheduleSlotView]
+
+
+class ClockAdvance(_Strict):
+    seconds: Annotated[float, Field(ge=0, le=86_400 * 3650)]
+
+
+class ClockView(BaseModel):
+    now: float
+    offset: float

@@ -18,8 +18,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from polos import protocol
 from polos.server.auth import ApiKeyMiddleware, KeyCache
 from polos.server.clock import grant_restart_grace, run_clock
+from polos.server.clocks import Clock
 from polos.server.http import ApiError, error_response
-from polos.server.routes import executions, health, workers, workflows
+from polos.server.routes import (
+    events,
+    executions,
+    health,
+    schedules,
+    testing,
+    workers,
+    workflows,
+)
 from polos.server.settings import Settings
 from polos.server.signals import Signals
 from polos.server.state import ServerState
@@ -35,24 +44,28 @@ _BODY_MODELS: list[type[BaseModel]] = [
     protocol.HeartbeatRequest,
     protocol.ClaimRequest,
     protocol.ReportRequest,
+    protocol.PublishRequest,
+    protocol.ScheduleRequest,
+    protocol.ClockAdvance,
 ]
 
 
 def create_app(store: Store, settings: Settings) -> FastAPI:
-    state = ServerState(store=store, signals=Signals(), settings=settings)
+    clock = Clock()
+    state = ServerState(store=store, signals=Signals(clock), settings=settings, clock=clock)
     store.attach(state.signals)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
-        await grant_restart_grace(store, settings)
-        clock = asyncio.create_task(run_clock(store, state.signals, settings), name="clock")
+        await grant_restart_grace(store, settings, state.clock)
+        sweeper = asyncio.create_task(run_clock(state), name="clock")
         try:
             yield
         finally:
-            clock.cancel()
+            sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await clock
+                await sweeper
             await store.close()
 
     app = FastAPI(
@@ -67,6 +80,9 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(executions.router)
     app.include_router(workers.router)
     app.include_router(workflows.router)
+    app.include_router(events.router)
+    app.include_router(schedules.router)
+    app.include_router(testing.router)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:

@@ -9,10 +9,18 @@ from collections import Counter
 from collections.abc import Sequence
 
 from polos import protocol
-from polos.model import ErrorInfo, ExecutionStatus, NewExecution, StepKind, StepStatus
+from polos.model import (
+    ChildOutcome,
+    ErrorInfo,
+    ExecutionStatus,
+    FenceRow,
+    NewExecution,
+    StepKind,
+    StepStatus,
+)
 from polos.server.faults import fail_point
 from polos.server.lifecycle import requeue
-from polos.store.base import ChildOutcome, FenceRow, StoreTx
+from polos.store.base import StoreTx
 
 
 async def submit_children(
@@ -26,6 +34,7 @@ async def submit_children(
     `known` maps their workflow IDs to their default queues."""
     rows: list[NewExecution] = []
     queues: dict[str, int | None] = {}
+    cursor = await tx.max_event_seq()
     for c in children:
         queue = c.queue_name or known[c.workflow_id]
         queues.setdefault(queue, c.queue_concurrency_limit)
@@ -51,6 +60,7 @@ async def submit_children(
                 initial_state_json=c.initial_state,
                 run_timeout_seconds=c.run_timeout_seconds,
                 idempotency_key=c.idempotency_key,
+                event_cursor=cursor,
             )
         )
     if rows:

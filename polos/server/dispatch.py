@@ -12,7 +12,7 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass
 
-from polos.model import ClaimedExecution, WorkerInfo
+from polos.model import ClaimedExecution, TimerKind, WorkerInfo
 from polos.store.base import StoreTx, UsageKey
 
 # How many extra candidates a limited queue looks at, to get past executions whose
@@ -76,4 +76,11 @@ async def claim(
     journals = await tx.load_journals([c.id for c in claimed])
     for execution in claimed:
         execution.journal = journals.get(execution.id, [])
+        if execution.run_timeout_seconds is not None and execution.attempt == 1:
+            # The run timeout counts from the first start, waits included.
+            fire_at = now + execution.run_timeout_seconds
+            await tx.insert_timer(
+                project, TimerKind.RUN_TIMEOUT, fire_at, execution_id=execution.id
+            )
+            tx.notify_timer(fire_at)
     return claimed

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from polos import protocol
 from polos.model import (
+    EventTrigger,
+    FenceRow,
     NewExecution,
     WorkerInfo,
     WorkflowRegistration,
 )
 from polos.server.settings import Settings
-from polos.store.base import FenceRow, StoreTx, UsageKey
+from polos.store.base import StoreTx, UsageKey
 
 log = logging.getLogger("polos.server.lifecycle")
 
@@ -74,6 +76,7 @@ async def submit(
         raise UnknownWorkflow(project_id, missing)
     out: list[Submitted] = []
     rows: list[NewExecution] = []
+    cursor = await tx.max_event_seq()
     queues: dict[str, int | None] = {}
     seen_keys: dict[str, Submitted] = {}
     for spec in specs:
@@ -116,6 +119,7 @@ async def submit(
                 initial_state_json=spec.initial_state_json,
                 run_timeout_seconds=spec.run_timeout_seconds,
                 idempotency_key=spec.idempotency_key,
+                event_cursor=cursor,
             )
         )
         result = Submitted(execution_id, spec.workflow_id, execution_id, now, created=True)
@@ -126,6 +130,19 @@ async def submit(
         await tx.ensure_queues(project_id, queues, now, overwrite_limits=False)
         inserted = await tx.insert_executions(rows, now)
         tx.notify_work(project_id)
+        started = [r for r in rows if r.id in inserted]
+        if started:
+            from polos.server import events  # events builds on this module
+
+            await events.publish(
+                tx,
+                project_id,
+                [
+                    events.start_event(project_id, r.workflow_id, r.id, r.payload_json)
+                    for r in started
+                ],
+                now,
+            )
         # A replica that inserted the same key a moment earlier made it exist already.
         out = [s if s.created is False or s.execution_id in inserted else _existing(s) for s in out]
     return out
@@ -172,6 +189,36 @@ async def register_worker(
     # the leases it still holds; its heartbeats renew them. What a dead worker held comes
     # back through lease expiry.
     await tx.save_worker(worker)
+    from polos.server import schedules  # schedules builds on this module
+
+    cursor: int | None = None
+    for r in registrations:
+        if r.trigger is not None:
+            if cursor is None:
+                cursor = await tx.max_event_seq()
+            await tx.upsert_trigger(
+                EventTrigger(
+                    worker.project_id,
+                    r.workflow_id,
+                    r.trigger.topic,
+                    r.trigger.batch_size,
+                    r.trigger.batch_timeout_seconds,
+                    cursor,  # a new trigger starts at the end of the topic
+                    r.queue_name,
+                ),
+                now,
+            )
+        if r.schedule is not None:
+            await schedules.upsert(
+                tx,
+                worker.project_id,
+                r.workflow_id,
+                r.schedule.cron,
+                r.schedule.timezone,
+                r.schedule.key,
+                r.schedule.catch_up_seconds,
+                now,
+            )
 
 
 async def heartbeat(
@@ -180,13 +227,15 @@ async def heartbeat(
     execution_ids: Sequence[str],
     now: float,
     settings: Settings,
-) -> bool:
-    """Extend the leases of what the worker runs; False if the worker is unknown."""
+) -> list[str] | None:
+    """Extend the leases of what the worker runs. Returns the executions it named that are no
+    longer its own (cancelled, lease lost): it must stop them. None if the worker is unknown."""
     if not await tx.touch_worker(worker_id, now):
-        return False
-    if execution_ids:
-        await tx.extend_leases(worker_id, execution_ids, now + settings.lease_seconds)
-    return True
+        return None
+    if not execution_ids:
+        return []
+    extended = await tx.extend_leases(worker_id, execution_ids, now + settings.lease_seconds)
+    return [i for i in execution_ids if i not in extended]
 
 
 async def release_worker_executions(tx: StoreTx, worker_id: str, now: float) -> int:

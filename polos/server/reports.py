@@ -10,11 +10,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from polos import protocol
-from polos.model import ErrorInfo, ExecutionStatus, StepKind, StepRecord, StepStatus
+from polos.model import (
+    CHILD_WAIT_KINDS,
+    ErrorInfo,
+    ExecutionStatus,
+    FenceRow,
+    FinalUpdate,
+    NewEvent,
+    StepKind,
+    StepRecord,
+    StepStatus,
+)
+from polos.server import events, waits
 from polos.server.children import notify_parents, resolve_waiting_step, submit_children
 from polos.server.lifecycle import UnknownWorkflow, requeue
 from polos.server.settings import Settings
-from polos.store.base import FenceRow, FinalUpdate, StoreTx, UsageKey
+from polos.store.base import StoreTx, UsageKey
 
 log = logging.getLogger("polos.server.reports")
 
@@ -122,6 +133,23 @@ async def _apply_item(
         await submit_children(tx, row, item.children, known, now)
     if steps:
         await tx.insert_steps(row.id, steps, now)
+    if item.events:
+        await events.publish(
+            tx,
+            row.project_id,
+            [
+                NewEvent(
+                    project_id=row.project_id,
+                    topic=e.topic,
+                    event_type=e.event_type,
+                    data_json=e.data,
+                    execution_id=row.id,
+                    root_execution_id=row.root_execution_id,
+                )
+                for e in item.events
+            ],
+            now,
+        )
     outcome = item.outcome
     ok = protocol.ReportItemResult(execution_id=row.id, status="ok")
     if outcome is None:
@@ -142,7 +170,7 @@ async def _apply_item(
             ],
             now,
         )
-        _finished(tx, row, batch)
+        await _finished(tx, row, batch, ExecutionStatus.COMPLETED, outcome.result, None, now)
     elif isinstance(outcome, protocol.FailOutcome):
         if outcome.retryable and row.retry_count < settings.max_workflow_retries:
             ready = now + settings.retry_delay(row.retry_count)
@@ -159,17 +187,30 @@ async def _apply_item(
                 ],
                 now,
             )
-            _finished(tx, row, batch)
+            await _finished(tx, row, batch, ExecutionStatus.FAILED, None, error, now)
     elif isinstance(outcome, protocol.SuspendOutcome):
-        await _suspend(tx, row, outcome, now)
+        pending = next(s for s in item.steps if s.key == outcome.step_key)  # checked by the route
+        await _suspend(tx, row, outcome, pending, now)
     else:  # ReleaseOutcome
         await requeue(tx, [row], now, ready_at=now, count_retry=False)
     return ok
 
 
 async def _suspend(
-    tx: StoreTx, row: FenceRow, outcome: protocol.SuspendOutcome, now: float
+    tx: StoreTx,
+    row: FenceRow,
+    outcome: protocol.SuspendOutcome,
+    pending: protocol.StepReport,
+    now: float,
 ) -> None:
+    if StepKind(pending.kind) not in CHILD_WAIT_KINDS:
+        if await waits.register(tx, row, pending, now):
+            # What it waits for happened already: replay at once instead of parking.
+            await tx.requeue_executions([row.id], now, now, count_retry=False)
+            tx.notify_work(row.project_id)
+        else:
+            await tx.set_waiting(row.id, outcome.final_state, now)
+        return
     unfinished = await tx.count_unfinished_children(row.id, outcome.step_key)
     if unfinished == 0:
         # Everything it waits for is final already (e.g. children of an earlier attempt):
@@ -182,11 +223,28 @@ async def _suspend(
     await tx.set_waiting(row.id, outcome.final_state, now)
 
 
-def _finished(tx: StoreTx, row: FenceRow, batch: _Batch) -> None:
+async def _finished(
+    tx: StoreTx,
+    row: FenceRow,
+    batch: _Batch,
+    status: ExecutionStatus,
+    result_json: str | None,
+    error: ErrorInfo | None,
+    now: float,
+) -> None:
     if row.notify_parent and row.parent_execution_id and row.parent_step_key:
         batch.finished_children[(row.parent_execution_id, row.parent_step_key)] += 1
-    execution_id = row.id
-    tx.notify_final(execution_id)
+    tx.notify_final(row.id)
+    if row.parent_execution_id is None:  # roots tell their watchers (stream_workflow)
+        finish = events.finish_event(
+            row.project_id,
+            row.workflow_id,
+            row.id,
+            status,
+            result_json,
+            error.to_json() if error else None,
+        )
+        await events.publish(tx, row.project_id, [finish], now)
 
 
 async def _fail_steps_for_unknown_children(

@@ -27,6 +27,8 @@ class Settings:
     # loopback too when asked.
     allow_unauthenticated_remote: bool = False
     require_api_keys: bool = False
+    # Exposes POST /api/v1/testing/clock/advance (tests; `polos.testing`).
+    test_clock: bool = False
 
     @property
     def heartbeat_interval(self) -> float:

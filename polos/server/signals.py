@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass
+
+from polos.server.clocks import Clock
 
 
 class Signals:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
         self._work: dict[str, asyncio.Event] = {}
         self._final: dict[str, _Watch] = {}
+        self._topics: dict[tuple[str, str], asyncio.Event] = {}
+        # Set when a timer is added or the clock moves: the clock loop looks again at once.
+        self.clock_kick = asyncio.Event()
         self.closing = False
 
     def close(self) -> None:
@@ -50,13 +55,31 @@ class Signals:
         def fire() -> None:
             # Loop timers may fire early (uvloop's have millisecond resolution): a claim that
             # ran before `when` would find nothing due and park for its whole long-poll.
-            remaining = when - time.time()
+            remaining = when - self.clock.now()
             if remaining > 0:
                 loop.call_later(remaining + 0.001, fire)
             else:
                 self.work_available(project_id)
 
-        loop.call_later(max(0.0, when - time.time()), fire)
+        loop.call_later(max(0.0, when - self.clock.now()), fire)
+
+    # -- topics (event streams) and timers -----------------------------------------------
+
+    def topic_event(self, project_id: str, topic: str) -> asyncio.Event:
+        """Take this before reading a topic, then wait on it when there was nothing new."""
+        event = self._topics.get((project_id, topic))
+        if event is None:
+            event = self._topics[(project_id, topic)] = asyncio.Event()
+        return event
+
+    def topic_published(self, project_id: str, topic: str) -> None:
+        event = self._topics.pop((project_id, topic), None)
+        if event is not None:
+            event.set()
+
+    def timer_added(self, fire_at: float) -> None:
+        if fire_at <= self.clock.now() + 1.0:
+            self.clock_kick.set()
 
     def wake_everyone(self) -> None:
         """Wake every parked long-poll so that it looks again (notifications may have been
@@ -67,6 +90,9 @@ class Signals:
         for watch in self._final.values():
             watch.event.set()
         self._final.clear()
+        for event in self._topics.values():
+            event.set()
+        self._topics.clear()
 
     # -- final statuses ----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from polos.server.clocks import Clock
 from polos.server.settings import Settings
 from polos.server.signals import Signals
 from polos.store.base import Store
@@ -16,6 +17,7 @@ class ServerState:
     store: Store
     signals: Signals
     settings: Settings
+    clock: Clock
     # worker id -> its project. A worker's project never changes (registering an ID of another
     # project is refused), so this cache is safe across replicas.
     worker_projects: dict[str, str] = field(default_factory=dict)

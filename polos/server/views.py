@@ -25,6 +25,7 @@ def execution_view(row: ExecutionRow) -> protocol.ExecutionView:
         if row.error
         else None,
         output_schema_name=row.output_schema,
+        state=codec.loads(row.state_json),
         parent_execution_id=row.parent_execution_id,
         root_execution_id=row.root_execution_id,
         root_workflow_id=row.root_workflow_id,

@@ -18,11 +18,13 @@ from typing import Any, Protocol, TypeVar
 
 from polos.model import (
     ApiKey,
+    ChildOutcome,
     ClaimedExecution,
     ErrorInfo,
     ExecutionFilter,
     ExecutionRow,
-    ExecutionStatus,
+    FenceRow,
+    FinalUpdate,
     NewExecution,
     RegisteredWorkflow,
     StepRecord,
@@ -30,6 +32,7 @@ from polos.model import (
     WorkerInfo,
     WorkflowRegistration,
 )
+from polos.store.model_ops import ModelOps
 
 T = TypeVar("T")
 
@@ -49,6 +52,11 @@ class Wakeups(Protocol):
 
     def execution_final(self, execution_id: str) -> None: ...
 
+    def topic_published(self, project_id: str, topic: str) -> None: ...
+
+    def timer_added(self, fire_at: float) -> None:
+        """A durable timer is due at `fire_at` (the clock may need to wake sooner)."""
+
     def wake_everyone(self) -> None:
         """Notifications may have been missed (a listening connection dropped)."""
 
@@ -65,6 +73,12 @@ class NoWakeups:
     def execution_final(self, execution_id: str) -> None:
         pass
 
+    def topic_published(self, project_id: str, topic: str) -> None:
+        pass
+
+    def timer_added(self, fire_at: float) -> None:
+        pass
+
     def wake_everyone(self) -> None:
         pass
 
@@ -72,54 +86,7 @@ class NoWakeups:
 UsageKey = tuple[str, str, str]  # (project_id, queue_name, concurrency_key)
 
 
-@dataclass(slots=True)
-class FenceRow:
-    """The columns lifecycle decisions need about an execution."""
-
-    id: str
-    project_id: str
-    workflow_id: str
-    status: ExecutionStatus
-    attempt: int
-    worker_id: str | None
-    queue_name: str
-    concurrency_key: str
-    parent_execution_id: str | None
-    parent_step_key: str | None
-    notify_parent: bool
-    retry_count: int
-    root_execution_id: str
-    root_workflow_id: str
-    deployment_id: str | None
-    session_id: str | None
-    user_id: str | None
-
-
-@dataclass(slots=True)
-class FinalUpdate:
-    """An execution reaching `completed` or `failed`."""
-
-    id: str
-    status: ExecutionStatus
-    result_json: str | None
-    error: ErrorInfo | None
-    output_schema: str | None
-    state_json: str | None
-
-
-@dataclass(slots=True)
-class ChildOutcome:
-    """A finished child as its parent's waiting step sees it."""
-
-    id: str
-    workflow_id: str
-    status: ExecutionStatus
-    result_json: str | None
-    error: ErrorInfo | None
-    output_schema: str | None
-
-
-class StoreTx(abc.ABC):
+class StoreTx(ModelOps, abc.ABC):
     """Operations inside one unit of work. Only this layer speaks SQL."""
 
     @abc.abstractmethod
@@ -139,6 +106,14 @@ class StoreTx(abc.ABC):
     @abc.abstractmethod
     def notify_final(self, execution_id: str) -> None:
         """The execution reached a final status."""
+
+    @abc.abstractmethod
+    def notify_timer(self, fire_at: float) -> None:
+        """A durable timer was added for `fire_at` (this replica's clock may wake sooner)."""
+
+    @abc.abstractmethod
+    def notify_topic(self, project_id: str, topic: str) -> None:
+        """Events were published on `topic` (streams of it look again)."""
 
     @abc.abstractmethod
     async def lock_queue_for_claim(self, project_id: str, queue_name: str) -> None:
@@ -219,9 +194,10 @@ class StoreTx(abc.ABC):
     @abc.abstractmethod
     async def extend_leases(
         self, worker_id: str, execution_ids: Collection[str], until: float
-    ) -> int:
+    ) -> set[str]:
         """Extend the leases the worker says it still holds. Those it does not name (a claim
-        whose answer it never got) keep their lease and expire: nothing stays held forever."""
+        whose answer it never got) keep their lease and expire: nothing stays held forever.
+        Returns the IDs it extended (the others are no longer the worker's)."""
 
     @abc.abstractmethod
     async def extend_all_leases(self, until: float) -> int:

@@ -193,6 +193,8 @@ class PostgresStore(Store):
             w.work_available_at(project_id, when)
         for execution_id in news.get("f", ()):
             w.execution_final(execution_id)
+        for project_id, topic in news.get("t", ()):
+            w.topic_published(project_id, topic)
 
     async def _listen(self, listening: asyncio.Event) -> None:
         delay = 0.1

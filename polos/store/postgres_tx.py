@@ -17,11 +17,14 @@ import asyncpg
 
 from polos.model import (
     ApiKey,
+    ChildOutcome,
     ClaimedExecution,
     ErrorInfo,
     ExecutionFilter,
     ExecutionRow,
     ExecutionStatus,
+    FenceRow,
+    FinalUpdate,
     NewExecution,
     RegisteredWorkflow,
     StepKind,
@@ -30,7 +33,7 @@ from polos.model import (
     WorkerInfo,
     WorkflowRegistration,
 )
-from polos.store.base import ChildOutcome, FenceRow, FinalUpdate, StoreTx, UsageKey, Wakeups
+from polos.store.base import StoreTx, UsageKey, Wakeups
 from polos.store.rows import (
     CLAIM_RETURNING,
     EXECUTION_COLUMNS,
@@ -67,6 +70,19 @@ def _step(r: Row) -> StepRecord:
     )
 
 
+def _numbered(sql: str) -> str:
+    """`?` placeholders (the shared operations' style) to PostgreSQL's `$n`."""
+    cached = _NUMBERED.get(sql)
+    if cached is None:
+        parts = sql.split("?")
+        cached = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        _NUMBERED[sql] = cached
+    return cached
+
+
+_NUMBERED: dict[str, str] = {}
+
+
 class PgTx(StoreTx):
     def __init__(self, conn: PgConnection, wakeups: Wakeups, sender: str) -> None:
         self._c = conn
@@ -76,6 +92,7 @@ class PgTx(StoreTx):
         self._work: set[str] = set()
         self._work_at: list[tuple[str, float]] = []
         self._final: set[str] = set()
+        self._topics: set[tuple[str, str]] = set()
 
     # -- wake-ups ----------------------------------------------------------------------
 
@@ -91,9 +108,24 @@ class PgTx(StoreTx):
     def notify_final(self, execution_id: str) -> None:
         self._final.add(execution_id)
 
+    def notify_timer(self, fire_at: float) -> None:
+        self.callbacks.append(lambda: self._wakeups.timer_added(fire_at))
+
+    def notify_topic(self, project_id: str, topic: str) -> None:
+        self._topics.add((project_id, topic))
+
+    async def lock_topic(self, project_id: str, topic: str) -> None:
+        await self._c.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+            # Two topics that hash alike only share a lock.
+            f"{project_id}/{topic}",
+        )
+
     async def send_notifications(self) -> None:
         """NOTIFY the other replicas (delivered at commit); called last in the transaction."""
-        for payload in notification_payloads(self._sender, self._work, self._work_at, self._final):
+        for payload in notification_payloads(
+            self._sender, self._work, self._work_at, self._final, self._topics
+        ):
             await self._c.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
 
     def after_commit(self) -> list[Callable[[], None]]:
@@ -103,8 +135,31 @@ class PgTx(StoreTx):
             *(lambda p=p: w.work_available(p) for p in self._work),
             *(lambda p=p, t=t: w.work_available_at(p, t) for p, t in self._work_at),
             *(lambda e=e: w.execution_final(e) for e in self._final),
+            *(lambda p=p, t=t: w.topic_published(p, t) for p, t in self._topics),
         ]
         return [*calls, *self.callbacks]
+
+    # -- primitives of the shared operations (store/model_ops.py) ---------------------------
+
+    LOCK = " FOR UPDATE"
+    LOCK_SKIP = " FOR UPDATE SKIP LOCKED"
+
+    async def _rows(self, sql: str, *params: Any) -> list[Row]:
+        return list(await self._c.fetch(_numbered(sql), *params))
+
+    async def _one(self, sql: str, *params: Any) -> Row | None:
+        row: Row | None = await self._c.fetchrow(_numbered(sql), *params)
+        return row
+
+    async def _exec(self, sql: str, *params: Any) -> int:
+        status = await self._c.execute(_numbered(sql), *params)
+        try:
+            return int(status.rsplit(" ", 1)[-1])
+        except ValueError:
+            return 0
+
+    async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._c.executemany(_numbered(sql), rows)
 
     # -- projects, workflows, queues -----------------------------------------------------
 
@@ -281,7 +336,7 @@ class PgTx(StoreTx):
 
     async def extend_leases(
         self, worker_id: str, execution_ids: Collection[str], until: float
-    ) -> int:
+    ) -> set[str]:
         rows = await self._c.fetch(
             "UPDATE executions SET lease_expires_at = $1 WHERE worker_id = $2 "
             "AND status = 'running' AND id = ANY($3::text[]) RETURNING id",
@@ -289,7 +344,7 @@ class PgTx(StoreTx):
             worker_id,
             sorted(execution_ids),
         )
-        return len(rows)
+        return {r[0] for r in rows}
 
     async def extend_all_leases(self, until: float) -> int:
         rows = await self._c.fetch(
@@ -312,10 +367,10 @@ class PgTx(StoreTx):
                 "concurrency_key, payload, parent_execution_id, root_execution_id, "
                 "root_workflow_id, parent_step_key, batch_index, notify_parent, deployment_id, "
                 "session_id, user_id, initial_state, run_timeout_seconds, idempotency_key, "
-                "ready_at, created_at, updated_at) "
+                "ready_at, created_at, updated_at, event_cursor) "
                 "SELECT u.id, u.project_id, u.workflow_id, 'queued', u.queue_name, u.ckey, "
                 "u.payload, u.parent, u.root, u.root_wf, u.step_key, u.batch_index, u.notify, "
-                "u.deployment, u.session, u.usr, u.state, u.timeout, u.idem, $20, $20, $20 "
+                "u.deployment, u.session, u.usr, u.state, u.timeout, u.idem, $20, $20, $20, $21 "
                 "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
                 "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], "
                 "$12::int[], $13::text[], $14::text[], $15::text[], $16::text[], "
@@ -343,6 +398,7 @@ class PgTx(StoreTx):
                 [r.idempotency_key for r in part],
                 list(range(len(part))),
                 now,
+                max((r.event_cursor for r in part), default=0),
             )
             inserted.update(r[0] for r in found)
         return inserted
@@ -630,6 +686,7 @@ def notification_payloads(
     work: Collection[str],
     work_at: Sequence[tuple[str, float]],
     final: Collection[str],
+    topics: Collection[tuple[str, str]] = (),
 ) -> list[str]:
     """JSON payloads under PostgreSQL's size limit: {"s": sender, "w": [...], "a": [...],
     "f": [...]}."""
@@ -652,6 +709,8 @@ def notification_payloads(
         add("a", [p, t])
     for e in sorted(final):
         add("f", e)
+    for project_id, topic in sorted(topics):
+        add("t", [project_id, topic])
     if len(current) > 1:
         payloads.append(json.dumps(current))
     return payloads

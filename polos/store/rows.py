@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from polos.model import ErrorInfo, ExecutionFilter, ExecutionRow, ExecutionStatus
-from polos.store.base import FenceRow
+from polos.model import ErrorInfo, ExecutionFilter, ExecutionRow, ExecutionStatus, FenceRow
 
 T = TypeVar("T")
 
@@ -25,7 +24,8 @@ EXECUTION_COLUMNS = (
     "id, project_id, workflow_id, status, queue_name, concurrency_key, payload, result, "
     "error_type, error_message, output_schema, parent_execution_id, root_execution_id, "
     "root_workflow_id, parent_step_key, batch_index, deployment_id, session_id, user_id, "
-    "attempt, retry_count, worker_id, created_at, started_at, completed_at, run_timeout_seconds"
+    "attempt, retry_count, worker_id, created_at, started_at, completed_at, run_timeout_seconds, "
+    "state"
 )
 FENCE_COLUMNS = (
     "id, project_id, workflow_id, status, attempt, worker_id, queue_name, concurrency_key, "
@@ -35,7 +35,7 @@ FENCE_COLUMNS = (
 CLAIM_RETURNING = (
     "id, attempt, workflow_id, payload, queue_name, concurrency_key, deployment_id, "
     "parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, retry_count, "
-    "created_at, session_id, user_id, COALESCE(state, initial_state), run_timeout_seconds, "
+    "created_at, session_id, user_id, initial_state, run_timeout_seconds, "
     "project_id"
 )
 FINAL = ("completed", "failed", "cancelled")
@@ -83,6 +83,7 @@ def execution_row(r: Row) -> ExecutionRow:
         started_at=r[23],
         completed_at=r[24],
         run_timeout_seconds=r[25],
+        state_json=r[26],
     )
 
 

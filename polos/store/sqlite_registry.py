@@ -200,15 +200,18 @@ class RegistryOps:
 
     async def extend_leases(
         self, worker_id: str, execution_ids: Collection[str], until: float
-    ) -> int:
-        count = 0
+    ) -> set[str]:
+        extended: set[str] = set()
         for part in chunks(list(execution_ids)):
-            count += self._c.execute(
-                "UPDATE executions SET lease_expires_at = ? WHERE worker_id = ? "
-                f"AND status = 'running' AND id IN ({marks(len(part))})",
-                (until, worker_id, *part),
-            ).rowcount
-        return count
+            extended.update(
+                r[0]
+                for r in self._c.execute(
+                    "UPDATE executions SET lease_expires_at = ? WHERE worker_id = ? "
+                    f"AND status = 'running' AND id IN ({marks(len(part))}) RETURNING id",
+                    (until, worker_id, *part),
+                ).fetchall()
+            )
+        return extended
 
     async def extend_all_leases(self, until: float) -> int:
         return self._c.execute(

@@ -7,25 +7,29 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from polos.model import (
+    ChildOutcome,
     ClaimedExecution,
     ErrorInfo,
     ExecutionFilter,
     ExecutionRow,
     ExecutionStatus,
+    FenceRow,
+    FinalUpdate,
     NewExecution,
     StepKind,
     StepRecord,
     StepStatus,
 )
-from polos.store.base import ChildOutcome, FenceRow, FinalUpdate, StoreTx, Wakeups
+from polos.store.base import StoreTx, Wakeups
 from polos.store.rows import (
     CLAIM_RETURNING,
     EXECUTION_COLUMNS,
     FENCE_COLUMNS,
     FINAL,
+    Row,
     chunks,
     error_info,
     execution_list_sql,
@@ -59,8 +63,33 @@ class SqliteTx(RegistryOps, StoreTx):
     def notify_final(self, execution_id: str) -> None:
         self.callbacks.append(lambda: self._wakeups.execution_final(execution_id))
 
+    def notify_timer(self, fire_at: float) -> None:
+        self.callbacks.append(lambda: self._wakeups.timer_added(fire_at))
+
+    def notify_topic(self, project_id: str, topic: str) -> None:
+        self.callbacks.append(lambda: self._wakeups.topic_published(project_id, topic))
+
     async def lock_queue_for_claim(self, project_id: str, queue_name: str) -> None:
         pass  # a SQLite transaction is alone: BEGIN IMMEDIATE holds the write lock
+
+    # -- primitives of the shared operations (store/model_ops.py) ---------------------------
+
+    # A SQLite write transaction is alone: no row locks to take.
+    LOCK = ""
+    LOCK_SKIP = ""
+
+    async def _rows(self, sql: str, *params: Any) -> list[Row]:
+        return list(self._c.execute(sql, params).fetchall())
+
+    async def _one(self, sql: str, *params: Any) -> Row | None:
+        row: Row | None = self._c.execute(sql, params).fetchone()
+        return row
+
+    async def _exec(self, sql: str, *params: Any) -> int:
+        return self._c.execute(sql, params).rowcount
+
+    async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._c.executemany(sql, rows)
 
     # -- executions ------------------------------------------------------------------------
 
@@ -79,8 +108,8 @@ class SqliteTx(RegistryOps, StoreTx):
             "concurrency_key, payload, parent_execution_id, root_execution_id, root_workflow_id, "
             "parent_step_key, batch_index, notify_parent, deployment_id, session_id, user_id, "
             "initial_state, run_timeout_seconds, idempotency_key, ready_at, created_at, "
-            "updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?)",
+            "updated_at, event_cursor) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r.id,
@@ -104,6 +133,7 @@ class SqliteTx(RegistryOps, StoreTx):
                     now,
                     now,
                     now,
+                    r.event_cursor,
                 )
                 for r in fresh
             ],

@@ -9,6 +9,7 @@ from typing import Any
 
 from polos import protocol
 from polos.model import (
+    ChildOutcome,
     ClaimedExecution,
     ExecutionRow,
     StepRecord,
@@ -18,7 +19,7 @@ from polos.model import (
 from polos.server import dispatch, lifecycle, reports
 from polos.server.settings import Settings
 from polos.server.signals import Signals
-from polos.store.base import ChildOutcome, Store, StoreTx
+from polos.store.base import Store, StoreTx
 
 PROJECT = "contract-project"
 
@@ -47,6 +48,7 @@ class Engine:
         store.attach(signals)  # wake-ups of committed units come here
         self.settings = settings
         self.clock = time.time()
+        self.lost: list[str] | None = None
 
     def advance(self, seconds: float) -> float:
         self.clock += seconds
@@ -95,10 +97,11 @@ class Engine:
     ) -> bool:
         when = self.clock if now is None else now
 
-        async def work(tx: StoreTx) -> bool:
+        async def work(tx: StoreTx) -> list[str] | None:
             return await lifecycle.heartbeat(tx, worker_id, execution_ids, when, self.settings)
 
-        return await self.store.run(work)
+        self.lost = await self.store.run(work)
+        return self.lost is not None
 
     async def expire(self, now: float) -> int:
         async def work(tx: StoreTx) -> int:

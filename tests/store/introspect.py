@@ -78,6 +78,9 @@ _TABLE = re.compile(
     r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\((.*?)\)\s*(?:WITHOUT\s+ROWID\s*)?;",
     re.IGNORECASE | re.DOTALL,
 )
+_ADD_COLUMN = re.compile(
+    r"ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE
+)
 _INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
 _CONSTRAINTS = {"PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "CONSTRAINT"}
 
@@ -112,5 +115,7 @@ def declared_schema(dialect_name: str) -> tuple[dict[str, set[str]], set[str]]:
                 for part in _split_top_level(body)
                 if part.split()[0].upper() not in _CONSTRAINTS
             }
+        for table, column in _ADD_COLUMN.findall(sql):
+            declared[table].add(column)
         index_names.update(_INDEX.findall(sql))
     return declared, index_names

@@ -13,6 +13,7 @@ from polos import codec, protocol
 from polos.model import FINAL_STATUSES, ExecutionFilter, ExecutionRow, ExecutionStatus
 from polos.protocol import check_text
 from polos.server import lifecycle
+from polos.server.cancel import CANCELLED, cancel_tree
 from polos.server.http import (
     ApiError,
     body_schema,
@@ -56,7 +57,7 @@ async def _submit(
     state: ServerState, project: str, specs: list[lifecycle.SubmitSpec]
 ) -> list[lifecycle.Submitted]:
     async def work(tx: StoreTx) -> list[lifecycle.Submitted]:
-        return await lifecycle.submit(tx, project, specs, time.time())
+        return await lifecycle.submit(tx, project, specs, state.clock.now())
 
     try:
         return await state.store.run(work)
@@ -246,4 +247,25 @@ async def list_executions(
             executions=[execution_view(r) for r in page],
             next_cursor=_cursor(page[-1]) if more and page else None,
         )
+    )
+
+
+@router.post(
+    "/executions/{execution_id}/cancel",
+    response_model=protocol.CancelResponse,
+    responses=_ERRORS,
+    summary="Cancel an execution and its unfinished descendants",
+)
+async def cancel_execution(execution_id: str, request: Request) -> Response:
+    state = state_of(request)
+    project = project_of(request)
+    row = await _read(state, project, execution_id)  # 404 across projects
+
+    async def work(tx: StoreTx) -> int:
+        return len(await cancel_tree(tx, row.id, CANCELLED, state.clock.now()))
+
+    cancelled = await state.store.run(work)
+    row = await _read(state, project, execution_id)
+    return json_response(
+        protocol.CancelResponse(execution_id=row.id, status=row.status.value, cancelled=cancelled)
     )

@@ -11,13 +11,16 @@ from fastapi.responses import Response
 
 from polos import codec, protocol
 from polos.model import (
+    EVENT_WAIT_KINDS,
     WAITING_STEP_KINDS,
     ClaimedExecution,
+    ScheduleRegistration,
     StepKind,
+    TriggerRegistration,
     WorkerInfo,
     WorkflowRegistration,
 )
-from polos.server import dispatch, lifecycle, reports
+from polos.server import dispatch, lifecycle, reports, schedules
 from polos.server.faults import fail_point
 from polos.server.http import (
     ApiError,
@@ -42,6 +45,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 _STEP_KINDS = {k.value for k in StepKind}
 _WAITING_KINDS = {k.value for k in WAITING_STEP_KINDS}
+_EVENT_KINDS = {k.value for k in EVENT_WAIT_KINDS}
 
 
 def _not_found(worker_id: str) -> ApiError:
@@ -98,7 +102,7 @@ async def register(request: Request) -> Response:
     state = state_of(request)
     project = project_of(request)
     body = await parse_body(request, protocol.RegisterWorkerRequest, 16 * 1024 * 1024)
-    now = time.time()
+    now = state.clock.now()
     if body.worker_id is not None:
         # Registering again under its ID; an ID of another project is not this caller's.
         await _check_owner(state, request, body.worker_id, allow_unknown=True)
@@ -111,10 +115,35 @@ async def register(request: Request) -> Response:
         registered_at=now,
         last_heartbeat_at=now,
     )
-    registrations = [
-        WorkflowRegistration(w.workflow_id, w.queue_name, w.queue_concurrency_limit)
-        for w in body.workflows
-    ]
+    registrations = []
+    for w in body.workflows:
+        if w.schedule is not None:
+            try:
+                schedules.next_slot(w.schedule.cron, w.schedule.timezone, now)
+            except schedules.ScheduleError as exc:
+                raise ApiError(
+                    422, "invalid_schedule", f"workflow {w.workflow_id!r}: {exc}"
+                ) from None
+        registrations.append(
+            WorkflowRegistration(
+                w.workflow_id,
+                w.queue_name,
+                w.queue_concurrency_limit,
+                trigger=TriggerRegistration(
+                    w.trigger.topic, w.trigger.batch_size, w.trigger.batch_timeout_seconds
+                )
+                if w.trigger
+                else None,
+                schedule=ScheduleRegistration(
+                    w.schedule.cron,
+                    w.schedule.timezone,
+                    w.schedule.key,
+                    w.schedule.catch_up_seconds,
+                )
+                if w.schedule
+                else None,
+            )
+        )
 
     async def work(tx: StoreTx) -> None:
         await lifecycle.register_worker(tx, worker, registrations, now)
@@ -151,13 +180,13 @@ async def heartbeat(worker_id: str, request: Request) -> Response:
     if not await _check_owner(state, request, worker_id, allow_unknown=True):
         return json_response(protocol.HeartbeatResponse(re_register=True))
 
-    async def work(tx: StoreTx) -> bool:
+    async def work(tx: StoreTx) -> list[str] | None:
         return await lifecycle.heartbeat(
-            tx, worker_id, body.execution_ids, time.time(), state.settings
+            tx, worker_id, body.execution_ids, state.clock.now(), state.settings
         )
 
-    known = await state.store.run(work)
-    return json_response(protocol.HeartbeatResponse(re_register=not known))
+    lost = await state.store.run(work)
+    return json_response(protocol.HeartbeatResponse(re_register=lost is None, lost=lost or []))
 
 
 def _wire(execution: ClaimedExecution) -> protocol.ClaimedExecutionWire:
@@ -210,7 +239,9 @@ async def claim(worker_id: str, request: Request) -> Response:
     deadline = time.monotonic() + body.wait_seconds
 
     async def work(tx: StoreTx) -> list[ClaimedExecution]:
-        return await dispatch.claim(tx, worker, body.max, time.time(), state.settings.lease_seconds)
+        return await dispatch.claim(
+            tx, worker, body.max, state.clock.now(), state.settings.lease_seconds
+        )
 
     while True:
         # Taken before looking, so work submitted in between is not missed.
@@ -251,8 +282,24 @@ def _validate(items: list[protocol.ReportItem], limit: int) -> None:
                     raise ApiError(
                         422, "invalid_request", f"{where}: a {step.kind} step cannot be pending"
                     )
+                if (
+                    step.kind == StepKind.WAIT
+                    and step.wait_seconds is None
+                    and (step.wait_until is None)
+                ):
+                    raise ApiError(
+                        422,
+                        "invalid_request",
+                        f"{where}: a wait step needs wait_seconds or wait_until",
+                    )
+                if step.kind in _EVENT_KINDS and step.wait_topic is None:
+                    raise ApiError(
+                        422, "invalid_request", f"{where}: a {step.kind} step needs wait_topic"
+                    )
                 pending[step.key] = step.kind
             _check_json(step.result, f"{where} step {step.key!r} result", limit)
+        for event in item.events:
+            _check_json(event.data, f"{where} event on {event.topic!r}", limit)
         for child in item.children:
             _check_json(child.payload, f"{where} child {child.index} payload", limit)
             _check_json(child.initial_state, f"{where} child {child.index} state", limit)
@@ -285,7 +332,9 @@ async def report(worker_id: str, request: Request) -> Response:
     _validate(body.items, limit)
 
     async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
-        return await reports.apply_reports(tx, state.settings, worker_id, body.items, time.time())
+        return await reports.apply_reports(
+            tx, state.settings, worker_id, body.items, state.clock.now()
+        )
 
     results = await state.store.run(work)
     fail_point("report_committed")
@@ -303,7 +352,7 @@ async def deregister(worker_id: str, request: Request) -> Response:
     await _worker(state, request, worker_id)
 
     async def work(tx: StoreTx) -> int:
-        return await lifecycle.deregister_worker(tx, worker_id, time.time())
+        return await lifecycle.deregister_worker(tx, worker_id, state.clock.now())
 
     released = await state.store.run(work)
     if released:

@@ -1,0 +1,446 @@
+"""Store operations of the workflow model (events, event waits, timers, cancellation trees,
+schedules, event triggers), written once for both databases.
+
+They use four primitives each dialect provides (`_rows`, `_one`, `_exec`, `_many`, with `?`
+placeholders) and two lock clauses (`LOCK`: `FOR UPDATE`, `LOCK_SKIP`: `FOR UPDATE SKIP LOCKED`,
+both empty on SQLite, whose write transaction is alone).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from polos.model import (
+    FINAL_STATUSES,
+    ErrorInfo,
+    EventRecord,
+    EventTrigger,
+    EventWait,
+    FenceRow,
+    NewEvent,
+    Schedule,
+    Timer,
+    TimerKind,
+)
+from polos.store.rows import FENCE_COLUMNS, Row, fence_row
+
+_EVENT_COLUMNS = (
+    "seq, id, project_id, topic, event_type, data, execution_id, root_execution_id, created_at"
+)
+_SCHEDULE_COLUMNS = (
+    "id, project_id, workflow_id, schedule_key, cron, timezone, catch_up_seconds, "
+    "next_fire_at, last_fire_at, created_at, updated_at"
+)
+_TRIGGER_COLUMNS = (
+    "project_id, workflow_id, topic, batch_size, batch_timeout_seconds, cursor_seq, queue_name"
+)
+_FINAL = tuple(s.value for s in FINAL_STATUSES)
+
+
+def _event(r: Row) -> EventRecord:
+    return EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+
+
+def _timer(r: Row) -> Timer:
+    return Timer(r[0], r[1], TimerKind(r[2]), r[3], r[4], r[5], r[6])
+
+
+def _schedule(r: Row) -> Schedule:
+    return Schedule(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+
+
+def _trigger(r: Row) -> EventTrigger:
+    return EventTrigger(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+
+class ModelOps:
+    LOCK: str
+    LOCK_SKIP: str
+
+    async def _rows(self, sql: str, *params: Any) -> list[Row]:
+        raise NotImplementedError
+
+    async def _one(self, sql: str, *params: Any) -> Row | None:
+        raise NotImplementedError
+
+    async def _exec(self, sql: str, *params: Any) -> int:
+        raise NotImplementedError
+
+    async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    async def lock_topic(self, project_id: str, topic: str) -> None:
+        """Serialize publishes and wait registrations on one topic (PostgreSQL overrides)."""
+
+    # -- events --------------------------------------------------------------------------
+
+    async def max_event_seq(self) -> int:
+        row = await self._one("SELECT COALESCE(MAX(seq), 0) FROM events")
+        return int(row[0]) if row is not None else 0
+
+    async def insert_events(self, events: Sequence[NewEvent], now: float) -> list[EventRecord]:
+        out: list[EventRecord] = []
+        for e in events:
+            event_id = str(uuid.uuid4())
+            row = await self._one(
+                "INSERT INTO events (id, project_id, topic, event_type, data, execution_id, "
+                "root_execution_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+                event_id,
+                e.project_id,
+                e.topic,
+                e.event_type,
+                e.data_json,
+                e.execution_id,
+                e.root_execution_id,
+                now,
+            )
+            assert row is not None
+            out.append(
+                EventRecord(
+                    int(row[0]),
+                    event_id,
+                    e.project_id,
+                    e.topic,
+                    e.event_type,
+                    e.data_json,
+                    e.execution_id,
+                    e.root_execution_id,
+                    now,
+                )
+            )
+        return out
+
+    async def events_after(
+        self,
+        project_id: str,
+        topic: str,
+        after_seq: int,
+        limit: int,
+        event_type: str | None,
+    ) -> list[EventRecord]:
+        if event_type is None:
+            rows = await self._rows(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE project_id = ? AND topic = ? "
+                "AND seq > ? ORDER BY seq LIMIT ?",
+                project_id,
+                topic,
+                after_seq,
+                limit,
+            )
+        else:
+            rows = await self._rows(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE project_id = ? AND topic = ? "
+                "AND seq > ? AND event_type = ? ORDER BY seq LIMIT ?",
+                project_id,
+                topic,
+                after_seq,
+                event_type,
+                limit,
+            )
+        return [_event(r) for r in rows]
+
+    async def event_waits(self, project_id: str, topic: str) -> list[EventWait]:
+        """Pending waits on `topic` of executions that are waiting, with their cursors."""
+        rows = await self._rows(
+            "SELECT s.execution_id, s.step_key, s.wait_event_type, "
+            "COALESCE(s.wait_after_seq, e.event_cursor) FROM steps s JOIN executions e "
+            "ON e.id = s.execution_id WHERE s.status = 'pending' AND s.wait_topic = ? "
+            "AND e.project_id = ? AND e.status = 'waiting' ORDER BY e.created_at",
+            topic,
+            project_id,
+        )
+        return [EventWait(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    async def event_cursor_of(self, execution_id: str) -> int:
+        row = await self._one("SELECT event_cursor FROM executions WHERE id = ?", execution_id)
+        return int(row[0]) if row is not None else 0
+
+    async def set_event_wait(
+        self,
+        execution_id: str,
+        step_key: str,
+        topic: str,
+        event_type: str | None,
+        after_seq: int | None,
+    ) -> None:
+        await self._exec(
+            "UPDATE steps SET wait_topic = ?, wait_event_type = ?, wait_after_seq = ? "
+            "WHERE execution_id = ? AND step_key = ? AND status = 'pending'",
+            topic,
+            event_type,
+            after_seq,
+            execution_id,
+            step_key,
+        )
+
+    async def set_event_cursor(self, execution_ids: Sequence[str], seq: int) -> None:
+        await self._many(
+            "UPDATE executions SET event_cursor = ? WHERE id = ?",
+            [(seq, i) for i in execution_ids],
+        )
+
+    # -- timers --------------------------------------------------------------------------
+
+    async def insert_timer(
+        self,
+        project_id: str,
+        kind: TimerKind,
+        fire_at: float,
+        execution_id: str | None = None,
+        step_key: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO timers (project_id, kind, execution_id, step_key, target, fire_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            project_id,
+            kind.value,
+            execution_id,
+            step_key,
+            target,
+            fire_at,
+        )
+
+    async def has_timer(self, kind: TimerKind, target: str, step_key: str) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM timers WHERE kind = ? AND target = ? AND step_key = ?",
+            kind.value,
+            target,
+            step_key,
+        )
+        return row is not None
+
+    async def due_timers(self, now: float, limit: int) -> list[Timer]:
+        rows = await self._rows(
+            "SELECT id, project_id, kind, execution_id, step_key, target, fire_at FROM timers "
+            f"WHERE fire_at <= ? ORDER BY fire_at, id LIMIT ?{self.LOCK_SKIP}",
+            now,
+            limit,
+        )
+        return [_timer(r) for r in rows]
+
+    async def delete_timers(self, timer_ids: Sequence[int]) -> None:
+        await self._many("DELETE FROM timers WHERE id = ?", [(i,) for i in timer_ids])
+
+    async def delete_step_timers(self, execution_id: str, step_key: str) -> None:
+        await self._exec(
+            "DELETE FROM timers WHERE execution_id = ? AND step_key = ?", execution_id, step_key
+        )
+
+    async def next_timer_at(self) -> float | None:
+        row = await self._one("SELECT MIN(fire_at) FROM timers")
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def shift_leases(self, seconds: float) -> None:
+        """The test clock jumped: leases move along (a jump alone expires nothing)."""
+        await self._exec(
+            "UPDATE executions SET lease_expires_at = lease_expires_at + ? "
+            "WHERE status = 'running'",
+            seconds,
+        )
+
+    # -- cancellation --------------------------------------------------------------------
+
+    async def unfinished_tree(self, execution_id: str) -> list[FenceRow]:
+        """The execution and its descendants that are not final, locked."""
+        rows = await self._rows(
+            "WITH RECURSIVE tree(id) AS (SELECT id FROM executions WHERE id = ? "
+            "UNION ALL SELECT e.id FROM executions e JOIN tree t "
+            "ON e.parent_execution_id = t.id) "
+            f"SELECT {FENCE_COLUMNS} FROM executions WHERE id IN (SELECT id FROM tree) "
+            f"AND status NOT IN (?, ?, ?) ORDER BY id{self.LOCK}",
+            execution_id,
+            *_FINAL,
+        )
+        return [fence_row(r) for r in rows]
+
+    async def cancel_executions(
+        self, execution_ids: Sequence[str], error: ErrorInfo, now: float
+    ) -> None:
+        await self._many(
+            "UPDATE executions SET status = 'cancelled', error_type = ?, error_message = ?, "
+            "worker_id = NULL, lease_expires_at = NULL, cancelled_at = ?, completed_at = ?, "
+            "updated_at = ? WHERE id = ?",
+            [(error.type, error.message, now, now, now, i) for i in sorted(execution_ids)],
+        )
+        await self._many("DELETE FROM timers WHERE execution_id = ?", [(i,) for i in execution_ids])
+
+    # -- schedules -----------------------------------------------------------------------
+
+    async def upsert_schedule(self, schedule: Schedule) -> Schedule:
+        """Create, or change the cron/timezone/window of (project, workflow, key); keeps its
+        ID. A changed cron starts counting slots from `schedule.next_fire_at`."""
+        existing = await self.get_schedule(schedule.project_id, schedule.workflow_id, schedule.key)
+        if existing is None:
+            await self._exec(
+                f"INSERT INTO schedules ({_SCHEDULE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                schedule.id,
+                schedule.project_id,
+                schedule.workflow_id,
+                schedule.key,
+                schedule.cron,
+                schedule.timezone,
+                schedule.catch_up_seconds,
+                schedule.next_fire_at,
+                schedule.last_fire_at,
+                schedule.created_at,
+                schedule.updated_at,
+            )
+            return schedule
+        if (existing.cron, existing.timezone) != (schedule.cron, schedule.timezone):
+            existing.next_fire_at = schedule.next_fire_at
+        existing.cron, existing.timezone = schedule.cron, schedule.timezone
+        existing.catch_up_seconds = schedule.catch_up_seconds
+        existing.updated_at = schedule.updated_at
+        await self._exec(
+            "UPDATE schedules SET cron = ?, timezone = ?, catch_up_seconds = ?, "
+            "next_fire_at = ?, updated_at = ? WHERE id = ?",
+            existing.cron,
+            existing.timezone,
+            existing.catch_up_seconds,
+            existing.next_fire_at,
+            existing.updated_at,
+            existing.id,
+        )
+        return existing
+
+    async def get_schedule(self, project_id: str, workflow_id: str, key: str) -> Schedule | None:
+        row = await self._one(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE project_id = ? "
+            "AND workflow_id = ? AND schedule_key = ?",
+            project_id,
+            workflow_id,
+            key,
+        )
+        return None if row is None else _schedule(row)
+
+    async def list_schedules(self, project_id: str, workflow_id: str | None) -> list[Schedule]:
+        if workflow_id is None:
+            rows = await self._rows(
+                f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE project_id = ? "
+                "ORDER BY workflow_id, schedule_key",
+                project_id,
+            )
+        else:
+            rows = await self._rows(
+                f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE project_id = ? "
+                "AND workflow_id = ? ORDER BY schedule_key",
+                project_id,
+                workflow_id,
+            )
+        return [_schedule(r) for r in rows]
+
+    async def delete_schedule(self, project_id: str, schedule_id: str) -> bool:
+        return (
+            await self._exec(
+                "DELETE FROM schedules WHERE project_id = ? AND id = ?", project_id, schedule_id
+            )
+            > 0
+        )
+
+    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
+        rows = await self._rows(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE next_fire_at <= ? "
+            f"ORDER BY next_fire_at LIMIT ?{self.LOCK_SKIP}",
+            now,
+            limit,
+        )
+        return [_schedule(r) for r in rows]
+
+    async def set_schedule_times(
+        self, schedule_id: str, next_fire_at: float, last_fire_at: float | None
+    ) -> None:
+        await self._exec(
+            "UPDATE schedules SET next_fire_at = ?, last_fire_at = COALESCE(?, last_fire_at) "
+            "WHERE id = ?",
+            next_fire_at,
+            last_fire_at,
+            schedule_id,
+        )
+
+    async def record_slots(
+        self, slots: Sequence[tuple[str, float, str, str | None]], now: float
+    ) -> None:
+        """(schedule_id, slot_at, status, execution_id) — a slot is recorded once."""
+        for schedule_id, slot_at, status, execution_id in slots:
+            await self._exec(
+                "INSERT INTO schedule_slots (schedule_id, slot_at, status, execution_id, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                schedule_id,
+                slot_at,
+                status,
+                execution_id,
+                now,
+            )
+
+    async def schedule_slots(
+        self, schedule_id: str, limit: int
+    ) -> list[tuple[float, str, str | None]]:
+        rows = await self._rows(
+            "SELECT slot_at, status, execution_id FROM schedule_slots WHERE schedule_id = ? "
+            "ORDER BY slot_at DESC LIMIT ?",
+            schedule_id,
+            limit,
+        )
+        return [(float(r[0]), str(r[1]), r[2]) for r in rows]
+
+    # -- event triggers ------------------------------------------------------------------
+
+    async def upsert_trigger(self, trigger: EventTrigger, now: float) -> None:
+        """Register a trigger; a new one starts at the current end of the topic (it does not
+        consume the topic's history)."""
+        await self._exec(
+            f"INSERT INTO event_triggers ({_TRIGGER_COLUMNS}, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, workflow_id, topic) "
+            "DO UPDATE SET batch_size = excluded.batch_size, "
+            "batch_timeout_seconds = excluded.batch_timeout_seconds, "
+            "queue_name = excluded.queue_name, updated_at = excluded.updated_at",
+            trigger.project_id,
+            trigger.workflow_id,
+            trigger.topic,
+            trigger.batch_size,
+            trigger.batch_timeout_seconds,
+            trigger.cursor_seq,
+            trigger.queue_name,
+            now,
+        )
+
+    async def triggers_for_topic(self, project_id: str, topic: str) -> list[EventTrigger]:
+        rows = await self._rows(
+            f"SELECT {_TRIGGER_COLUMNS} FROM event_triggers WHERE project_id = ? AND topic = ? "
+            f"ORDER BY workflow_id{self.LOCK}",
+            project_id,
+            topic,
+        )
+        return [_trigger(r) for r in rows]
+
+    async def get_trigger(
+        self, project_id: str, workflow_id: str, topic: str
+    ) -> EventTrigger | None:
+        row = await self._one(
+            f"SELECT {_TRIGGER_COLUMNS} FROM event_triggers WHERE project_id = ? "
+            f"AND workflow_id = ? AND topic = ?{self.LOCK}",
+            project_id,
+            workflow_id,
+            topic,
+        )
+        return None if row is None else _trigger(row)
+
+    async def advance_trigger(
+        self, project_id: str, workflow_id: str, topic: str, cursor_seq: int
+    ) -> None:
+        await self._exec(
+            "UPDATE event_triggers SET cursor_seq = ? WHERE project_id = ? AND workflow_id = ? "
+            "AND topic = ?",
+            cursor_seq,
+            project_id,
+            workflow_id,
+            topic,
+        )
+
+    async def execution_state(self, execution_id: str) -> str | None:
+        row = await self._one("SELECT state FROM executions WHERE id = ?", execution_id)
+        return None if row is None else row[0]

@@ -77,6 +77,10 @@ class ExecutionHandle(BaseModel):
             data["result"] = c.rebuild_result(data)
         return data
 
+    async def cancel(self, client: ClientLike) -> bool:
+        """Cancel this execution and its unfinished descendants."""
+        return await as_client(client).cancel_execution(self.id)
+
     async def result(self, client: ClientLike, timeout: float | None = 600.0) -> Any:
         """Wait (without polling on a timer) for the execution's result."""
         return await as_client(client).wait_for_result(self.id, timeout=timeout)
@@ -143,6 +147,10 @@ class PolosClient:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+    @property
+    def transport(self) -> HttpTransport:
+        return self._transport
 
     async def close(self) -> None:
         await self._transport.close()
@@ -290,6 +298,36 @@ class PolosClient:
             for e in data.executions
         ]
 
+    async def resume(
+        self,
+        suspend_workflow_id: str,
+        suspend_execution_id: str,
+        suspend_step_key: str,
+        data: Any,
+    ) -> None:
+        """Resume `ctx.step.suspend(suspend_step_key)` of that execution (the one that
+        suspended) with `data`. A resume sent before the suspension registered is kept."""
+        from polos.sdk.events import publish
+
+        await publish(
+            self,
+            f"workflow/{suspend_workflow_id}/{suspend_execution_id}",
+            {"event_type": f"resume_{suspend_step_key}", "data": codec.to_json_value(data)},
+        )
+
+    async def cancel_execution(self, execution_id: str) -> bool:
+        """Cancel the execution and its unfinished descendants. True when the execution
+        exists (and is now final); False when it does not."""
+        try:
+            response = await self.request(
+                "POST", f"{protocol.API_PREFIX}/executions/{execution_id}/cancel"
+            )
+        except PolosApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return bool(protocol.CancelResponse.model_validate_json(response.content).status)
+
     async def get_execution(self, execution_id: str) -> dict[str, Any]:
         """The execution as a plain dict (`result` is the stored JSON)."""
         response = await self.request("GET", f"{protocol.API_PREFIX}/executions/{execution_id}")
@@ -366,3 +404,21 @@ def api_error(response: Response) -> Exception:
             workflow_id = parts[-2]
         return WorkflowNotFoundError(message, workflow_id)
     return PolosApiError(response.status_code, code, message)
+
+
+async def batch_invoke(
+    client: ClientLike,
+    workflows: list[BatchWorkflowInput],
+    session_id: str | None = None,
+    user_id: str | None = None,
+) -> list[ExecutionHandle]:
+    """Start many executions at once from outside a workflow (inside one, use
+    `ctx.step.batch_invoke`)."""
+    from polos.sdk.context import current_attempt
+    from polos.sdk.errors import ClientCallInWorkflowError
+
+    if current_attempt() is not None:
+        raise ClientCallInWorkflowError(
+            "batch_invoke() cannot be called from within a workflow: use ctx.step.batch_invoke"
+        )
+    return await as_client(client).batch_invoke(workflows, session_id=session_id, user_id=user_id)

@@ -7,7 +7,7 @@ import contextvars
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from polos.sdk.step import Step, StepRuntime
@@ -109,3 +109,9 @@ class WorkflowContext:
         return (
             f"WorkflowContext(workflow_id={self.workflow_id!r}, execution_id={self.execution_id!r})"
         )
+
+
+class WorkflowState(BaseModel):
+    """A base for `state_schema=` classes: assignments are validated."""
+
+    model_config = ConfigDict(validate_assignment=True)

@@ -133,6 +133,18 @@ class Polos:
     ) -> list[ExecutionHandle]:
         return await self.client.batch_invoke(workflows, session_id=session_id, user_id=user_id)
 
+    async def resume(
+        self,
+        suspend_workflow_id: str,
+        suspend_execution_id: str,
+        suspend_step_key: str,
+        data: Any,
+    ) -> None:
+        await self.client.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data)
+
+    async def cancel_execution(self, execution_id: str) -> bool:
+        return await self.client.cancel_execution(execution_id)
+
     async def get_execution(self, execution_id: str) -> dict[str, Any]:
         return await self.client.get_execution(execution_id)
 

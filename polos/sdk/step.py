@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import random as _random
 import time
 import uuid as _uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from pydantic import BaseModel
@@ -32,6 +34,7 @@ from polos.types.types import BatchStepResult, BatchWorkflowInput
 if TYPE_CHECKING:
     from polos.sdk.client import ExecutionHandle
     from polos.sdk.context import WorkflowContext
+    from polos.sdk.events import EventPayload
 
 
 @dataclass(slots=True)
@@ -67,13 +70,22 @@ class StepRuntime(Protocol):
         self,
         report: protocol.StepReport,
         children: Sequence[protocol.ChildSubmission] = (),
+        events: Sequence[protocol.EventPublish] = (),
     ) -> None:
-        """Send a step outcome (and the children it starts) to the server, in order."""
+        """Send a step outcome (with the children it starts and the events it publishes) to
+        the server, in order."""
 
     def suspend(
-        self, report: protocol.StepReport, children: Sequence[protocol.ChildSubmission]
+        self,
+        report: protocol.StepReport,
+        children: Sequence[protocol.ChildSubmission],
+        events: Sequence[protocol.EventPublish] = (),
     ) -> NoReturn:
-        """Submit children and suspend the execution until they are final."""
+        """Send a pending step (with its children and events) and suspend the execution until
+        what it waits for happens."""
+
+    def consumed_up_to(self, topic: str) -> int | None:
+        """The highest event sequence this execution consumed on `topic` (from its journal)."""
 
 
 def _error_report(slot: StepSlot, error_type: str, message: str) -> protocol.StepReport:
@@ -84,6 +96,11 @@ def _error_report(slot: StepSlot, error_type: str, message: str) -> protocol.Ste
         position=slot.position,
         error=protocol.StoredError(type=error_type, message=message),
     )
+
+
+def wait_threshold_seconds() -> float:
+    """Waits up to this long sleep in place (holding the slot); longer ones suspend."""
+    return float(os.environ.get("POLOS_WAIT_THRESHOLD_SECONDS", "10"))
 
 
 def oversize(text: str, limit: int) -> int | None:
@@ -480,6 +497,195 @@ class Step:
             return []
         submissions = self._batch_submissions(slot, workflows, wait=True)
         self._rt.suspend(self._pending(slot), submissions)
+
+    # -- waits -------------------------------------------------------------------------
+
+    def _recorded_none(self, slot: StepSlot) -> None:
+        assert slot.recorded is not None
+        if slot.recorded.status == "failed":
+            _raise_recorded(slot.recorded)
+
+    async def wait_for(
+        self,
+        step_key: str,
+        seconds: float | None = None,
+        minutes: float | None = None,
+        hours: float | None = None,
+        days: float | None = None,
+        weeks: float | None = None,
+    ) -> None:
+        """Wait durably. Short waits (up to POLOS_WAIT_THRESHOLD_SECONDS, 10 s) sleep in
+        place; longer ones suspend the execution (no slot held) until a durable timer fires,
+        also across restarts. Returns None, on the first run and on replay."""
+        slot = self._rt.begin(step_key, StepKind.WAIT)
+        if slot.recorded is not None:
+            return self._recorded_none(slot)
+        total = (
+            (seconds or 0)
+            + (minutes or 0) * 60
+            + (hours or 0) * 3600
+            + (days or 0) * 86_400
+            + (weeks or 0) * 604_800
+        )
+        if total <= 0:
+            message = f"Step '{step_key}': a wait must be positive, not {total} s"
+            self._rt.record(_error_report(slot, "ValueError", message))
+            raise StepExecutionError(message, step_key=step_key, error_type="ValueError")
+        await self._wait(slot, total, None)
+
+    async def wait_until(self, step_key: str, timestamp: datetime) -> None:
+        """Wait durably until `timestamp` (a naive one is UTC). A time in the past fails the
+        step with StepExecutionError."""
+        slot = self._rt.begin(step_key, StepKind.WAIT)
+        if slot.recorded is not None:
+            return self._recorded_none(slot)
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=UTC)
+        until = timestamp.timestamp()
+        total = until - time.time()
+        if total <= 0:
+            message = f"Step '{step_key}': wait date {timestamp.isoformat()} is in the past"
+            self._rt.record(_error_report(slot, "ValueError", message))
+            raise StepExecutionError(message, step_key=step_key, error_type="ValueError")
+        await self._wait(slot, total, until)
+
+    async def _wait(self, slot: StepSlot, total: float, until: float | None) -> None:
+        if total <= wait_threshold_seconds():
+            await self._rt.durable()
+            await asyncio.sleep(total)
+            ended = datetime.fromtimestamp(time.time(), UTC).isoformat()
+            self._rt.record(
+                protocol.StepReport(
+                    key=slot.key,
+                    kind=slot.kind.value,
+                    status="completed",
+                    position=slot.position,
+                    result=codec.dumps({"wait_until": ended}),
+                )
+            )
+            return
+        pending = self._pending(slot)
+        if until is not None:
+            pending.wait_until = until
+        else:
+            pending.wait_seconds = total
+        self._rt.suspend(pending, [])
+
+    # -- events ------------------------------------------------------------------------
+
+    def _event_data(self, slot: StepSlot, data: Any) -> str:
+        try:
+            text = codec.dumps(data if data is not None else {})
+        except codec.EncodeError as exc:
+            raise StepExecutionError(
+                f"Step '{slot.key}': the event data cannot be stored: {exc}",
+                step_key=slot.key,
+                error_type="EncodeError",
+            ) from exc
+        size = oversize(text, self._rt.max_value_bytes)
+        if size is not None:
+            raise StepExecutionError(
+                f"Step '{slot.key}': the event data is {size} bytes of JSON; the limit is "
+                f"{self._rt.max_value_bytes}",
+                step_key=slot.key,
+                error_type="ValueTooLargeError",
+            )
+        return text
+
+    async def publish_event(
+        self, step_key: str, topic: str, data: Any, event_type: str | None = None
+    ) -> None:
+        """Publish an event on `topic`, once (the event is stored with the step's record)."""
+        slot = self._rt.begin(step_key, StepKind.PUBLISH)
+        if slot.recorded is not None:
+            return self._recorded_none(slot)
+        event = protocol.EventPublish(
+            topic=topic, event_type=event_type, data=self._event_data(slot, data)
+        )
+        self._rt.record(
+            protocol.StepReport(
+                key=slot.key,
+                kind=slot.kind.value,
+                status="completed",
+                position=slot.position,
+                result="null",
+            ),
+            events=[event],
+        )
+
+    async def publish_workflow_event(
+        self, step_key: str, data: Any, event_type: str | None = None
+    ) -> None:
+        """Publish on this run's topic (the root execution's), which `stream_workflow` reads."""
+        ctx = self._ctx
+        topic = f"workflow/{ctx.root_workflow_id}/{ctx.root_execution_id}"
+        await self.publish_event(step_key, topic, data, event_type)
+
+    async def wait_for_event(
+        self, step_key: str, topic: str, timeout: int | None = None
+    ) -> EventPayload:
+        """Wait (suspended, no slot held) for the next event on `topic`: the first one after
+        this execution started, or after the last one it took from this topic. An event that
+        arrives before the wait is registered is not lost. After `timeout` seconds the step
+        fails with StepExecutionError (EventWaitTimeoutError)."""
+        from polos.sdk.events import EventPayload
+
+        slot = self._rt.begin(step_key, StepKind.WAIT_EVENT)
+        if slot.recorded is not None:
+            if slot.recorded.status == "failed":
+                _raise_recorded(slot.recorded)
+            return EventPayload.model_validate(codec.loads(slot.recorded.result))
+        pending = self._pending(slot)
+        pending.wait_topic = topic
+        pending.wait_after_seq = self._rt.consumed_up_to(topic)
+        pending.wait_timeout_seconds = timeout
+        self._rt.suspend(pending, [])
+
+    # -- suspend / resume --------------------------------------------------------------
+
+    async def suspend(
+        self,
+        step_key: str,
+        data: dict[str, Any] | BaseModel | None = None,
+        timeout: int | None = None,
+    ) -> dict[str, Any]:
+        """Pause for a human (or any outside party): publishes `suspend_{step_key}` with
+        `data` on this execution's topic and waits, holding no slot, for `resume_{step_key}`
+        (`client.resume(...)`). Returns the resume event as a dict: its payload is in
+        `["data"]`. A resume sent before the suspension registered is kept. After `timeout`
+        seconds the step fails with StepExecutionError (SuspendTimeoutError)."""
+        slot = self._rt.begin(step_key, StepKind.SUSPEND)
+        if slot.recorded is not None:
+            if slot.recorded.status == "failed":
+                _raise_recorded(slot.recorded)
+            value: dict[str, Any] = codec.loads(slot.recorded.result)
+            return value
+        ctx = self._ctx
+        topic = f"workflow/{ctx.workflow_id}/{ctx.execution_id}"
+        announce = protocol.EventPublish(
+            topic=topic, event_type=f"suspend_{step_key}", data=self._event_data(slot, data)
+        )
+        pending = self._pending(slot)
+        pending.wait_topic = topic
+        pending.wait_event_type = f"resume_{step_key}"
+        pending.wait_timeout_seconds = timeout
+        self._rt.suspend(pending, [], [announce])
+
+    async def resume(
+        self,
+        step_key: str,
+        suspend_step_key: str,
+        suspend_execution_id: str,
+        suspend_workflow_id: str,
+        data: Any,
+    ) -> None:
+        """Resume another execution's `suspend(suspend_step_key)`, once."""
+        await self.publish_event(
+            step_key,
+            f"workflow/{suspend_workflow_id}/{suspend_execution_id}",
+            data,
+            event_type=f"resume_{suspend_step_key}",
+        )
 
     # -- tracing -----------------------------------------------------------------------
 

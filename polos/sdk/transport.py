@@ -8,7 +8,7 @@ machine; docs/decisions.md), and a single execution makes four or five of them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,14 @@ import orjson
 
 class TransportError(Exception):
     """The server could not be reached, or the connection broke (retry later)."""
+
+
+class StreamRefused(Exception):
+    """A streaming request was answered with an error status."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
 
 
 @dataclass(slots=True)
@@ -125,6 +133,25 @@ class HttpTransport:
                 self._next_server()
                 raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
+
+    async def stream_lines(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[str]:
+        """The lines of a long response (server-sent events), as they arrive."""
+        session = await self._current_session()
+        url = self.base_url + path
+        try:
+            async with session.get(
+                url, params=params, timeout=aiohttp.ClientTimeout(total=None, connect=5.0)
+            ) as response:
+                if response.status >= 400:
+                    body = await response.read()
+                    raise StreamRefused(Response(response.status, body, path))
+                async for raw in response.content:
+                    yield raw.decode("utf-8").rstrip("\r\n")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self._next_server()
+            raise TransportError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from polos import codec
 from polos.sdk.context import current_attempt
 from polos.sdk.errors import ClientCallInWorkflowError, PayloadValidationError
+from polos.sdk.hooks import normalize
 from polos.sdk.queue import Queue
 
 if TYPE_CHECKING:
@@ -92,17 +93,12 @@ class Workflow:
                 f"workflow {id!r}: the function must take (ctx) or (ctx, payload), "
                 f"not {inspect.signature(func)}"
             )
-        unsupported = {
-            "trigger_on_event": trigger_on_event,
-            "schedule": schedule,
-            "on_start": on_start,
-            "on_end": on_end,
-        }
-        for name, value in unsupported.items():
-            if value:
-                raise NotImplementedError(
-                    f"workflow {id!r}: {name}= is not supported by this version of polos yet"
-                )
+        if trigger_on_event and schedule:
+            raise ValueError(f"workflow {id!r}: cannot be both scheduled and event-triggered")
+        if trigger_on_event is not None and not isinstance(trigger_on_event, str):
+            raise TypeError(f"workflow {id!r}: trigger_on_event must be a topic (str)")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"workflow {id!r}: batch_size must be a positive int")
         if state_schema is not None and not (
             isinstance(state_schema, type) and issubclass(state_schema, BaseModel)
         ):
@@ -117,9 +113,12 @@ class Workflow:
         self.batch_size = batch_size
         self.batch_timeout_seconds = batch_timeout_seconds
         self.schedule = schedule
-        self.is_schedulable = False
-        self.on_start: list[Any] = []
-        self.on_end: list[Any] = []
+        self.schedule_spec = _schedule_spec(id, schedule)
+        self.is_schedulable = bool(schedule)
+        if self.is_schedulable and queue_name is not None and queue_name != id:
+            raise ValueError(f"workflow {id!r}: a scheduled workflow cannot set a queue")
+        self.on_start = normalize(on_start, f"workflow {id!r} on_start")
+        self.on_end = normalize(on_end, f"workflow {id!r} on_end")
         self.state_schema = state_schema
         self.output_schema = output_schema
         self.is_async = True
@@ -266,6 +265,22 @@ class Workflow:
             idempotency_key=idempotency_key,
         )
         return await c.wait_for_result(handle.id, timeout=timeout, workflow=self)
+
+
+def _schedule_spec(workflow_id: str, schedule: Any) -> dict[str, Any] | None:
+    """The default schedule a worker registers for the workflow (None: none)."""
+    if schedule is None or schedule is False or schedule is True:
+        return None
+    if isinstance(schedule, str):
+        return {"cron": schedule, "timezone": "UTC", "key": "global"}
+    if isinstance(schedule, dict):
+        if "cron" not in schedule:
+            raise ValueError(f"workflow {workflow_id!r}: a schedule dict needs a 'cron'")
+        unknown = set(schedule) - {"cron", "timezone", "key", "catch_up_seconds"}
+        if unknown:
+            raise ValueError(f"workflow {workflow_id!r}: unknown schedule keys {sorted(unknown)}")
+        return {"timezone": "UTC", "key": "global", **schedule}
+    raise TypeError(f"workflow {workflow_id!r}: schedule must be a cron string, a dict or a bool")
 
 
 def register(wf: Workflow) -> Workflow:

@@ -141,6 +141,16 @@ class ModelOps:
             )
         return [_event(r) for r in rows]
 
+    async def last_seq_before(self, project_id: str, topic: str, moment: float) -> int:
+        row = await self._one(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE project_id = ? AND topic = ? "
+            "AND created_at <= ?",
+            project_id,
+            topic,
+            moment,
+        )
+        return int(row[0]) if row is not None else 0
+
     async def event_waits(self, project_id: str, topic: str) -> list[EventWait]:
         """Pending waits on `topic` of executions that are waiting, with their cursors."""
         rows = await self._rows(

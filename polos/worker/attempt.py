@@ -29,6 +29,7 @@ from polos.sdk.errors import (
     StepExecutionError,
     ValueTooLargeError,
 )
+from polos.sdk.hooks import HookAction, HookContext, HookResult
 from polos.sdk.step import Step, StepSlot, oversize
 from polos.sdk.workflow import Workflow
 from polos.worker.journal import Journal
@@ -78,7 +79,10 @@ class Attempt:
         self._on_done = on_done
         self._journal = Journal(workflow.id, execution.id, execution.journal)
         self._acks: list[asyncio.Future[protocol.ReportItemResult]] = []
-        self._suspension: tuple[protocol.StepReport, list[protocol.ChildSubmission]] | None = None
+        self._suspension: (
+            tuple[protocol.StepReport, list[protocol.ChildSubmission], list[protocol.EventPublish]]
+            | None
+        ) = None
         self._over = False
         self._abandoned = False
         self.task: asyncio.Task[None] | None = None
@@ -150,6 +154,7 @@ class Attempt:
         self,
         report: protocol.StepReport,
         children: Sequence[protocol.ChildSubmission] = (),
+        events: Sequence[protocol.EventPublish] = (),
     ) -> None:
         self._send(
             protocol.ReportItem(
@@ -157,14 +162,21 @@ class Attempt:
                 attempt=self.execution.attempt,
                 steps=[report],
                 children=list(children),
+                events=list(events),
             )
         )
 
     def suspend(
-        self, report: protocol.StepReport, children: Sequence[protocol.ChildSubmission]
+        self,
+        report: protocol.StepReport,
+        children: Sequence[protocol.ChildSubmission],
+        events: Sequence[protocol.EventPublish] = (),
     ) -> NoReturn:
-        self._suspension = (report, list(children))
+        self._suspension = (report, list(children), list(events))
         raise _Suspended(report.key)
+
+    def consumed_up_to(self, topic: str) -> int | None:
+        return self._journal.consumed_up_to(topic)
 
     # -- running -----------------------------------------------------------------------
 
@@ -197,15 +209,17 @@ class Attempt:
             return
         steps: list[protocol.StepReport] = []
         children: list[protocol.ChildSubmission] = []
+        events: list[protocol.EventPublish] = []
         if self._suspension is not None and isinstance(outcome, protocol.SuspendOutcome):
             steps.append(self._suspension[0])
-            children = self._suspension[1]
+            children, events = self._suspension[1], self._suspension[2]
         self._send(
             protocol.ReportItem(
                 execution_id=self.id,
                 attempt=self.execution.attempt,
                 steps=steps,
                 children=children,
+                events=events,
                 outcome=outcome,
             )
         )
@@ -231,10 +245,14 @@ class Attempt:
         wf = self.workflow
         try:
             payload = wf.decode_payload(codec.loads(self.execution.payload))
+            if wf.on_start:
+                payload = await self._run_hooks("on_start", wf.on_start, payload, None)
             if wf.has_payload_param:
                 result = await wf.func(self._context, payload)
             else:
                 result = await wf.func(self._context)
+            if wf.on_end:
+                result = await self._run_hooks("on_end", wf.on_end, payload, result)
         except _Suspended as suspended:
             return protocol.SuspendOutcome(
                 step_key=suspended.step_key, final_state=self._state_text()
@@ -264,6 +282,39 @@ class Attempt:
         return protocol.CompleteOutcome(
             result=encoded.text, output_schema=encoded.schema, final_state=self._state_text()
         )
+
+    async def _run_hooks(
+        self, phase: str, hooks: list[Callable[..., Any]], payload: Any, output: Any
+    ) -> Any:
+        """Run hooks as durable steps; return the payload (on_start) or the result (on_end),
+        replaced only where a hook returned a modification."""
+        for i, fn in enumerate(hooks):
+            name = getattr(fn, "__name__", f"hook_{i}")
+            hook_context = HookContext(
+                workflow_id=self.workflow.id,
+                session_id=self._context.session_id,
+                user_id=self._context.user_id,
+                current_payload=codec.to_json_value(payload),
+                current_output=codec.to_json_value(output),
+            )
+            answer = await self._context.step.run(
+                f"{phase}.{name}.{i}", fn, self._context, hook_context
+            )
+            if not isinstance(answer, HookResult):
+                raise StepExecutionError(
+                    f"{phase} hook {name!r} returned {type(answer).__name__}, not a HookResult",
+                    step_key=f"{phase}.{name}.{i}",
+                )
+            if answer.action is HookAction.FAIL:
+                raise StepExecutionError(
+                    answer.error_message or f"{phase} hook {name!r} failed",
+                    step_key=f"{phase}.{name}.{i}",
+                )
+            if phase == "on_start" and answer.modified_payload is not None:
+                payload = self.workflow.decode_payload(answer.modified_payload)
+            if phase == "on_end" and answer.modified_output is not None:
+                output = answer.modified_output
+        return payload if phase == "on_start" else output
 
     def _failure(self, exc: BaseException, retryable: bool) -> protocol.FailOutcome:
         info = codec.error_info(exc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
+
 from polos import protocol
 from polos.model import StepKind
 from polos.sdk.errors import DuplicateStepKeyError, InvalidStepKeyError
@@ -20,8 +22,19 @@ class Journal:
         # A pending entry (a waiting step not yet resolved) is not an outcome: the step
         # submits its children again (idempotently) and waits.
         self._recorded = {e.key: e for e in entries if e.status != "pending"}
+        # The highest event sequence consumed per topic (wait_for_event results).
+        self._consumed: dict[str, int] = {}
+        for e in self._recorded.values():
+            if e.kind == StepKind.WAIT_EVENT.value and e.status == "completed" and e.result:
+                event = orjson.loads(e.result)
+                topic, seq = event.get("topic"), event.get("sequence_id")
+                if isinstance(topic, str) and isinstance(seq, int):
+                    self._consumed[topic] = max(seq, self._consumed.get(topic, 0))
         self._taken: set[str] = set()
         self._next_position = 0
+
+    def consumed_up_to(self, topic: str) -> int | None:
+        return self._consumed.get(topic)
 
     def take(self, step_key: str, kind: StepKind) -> StepSlot:
         if not isinstance(step_key, str) or not step_key:

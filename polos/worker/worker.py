@@ -221,6 +221,16 @@ class Worker:
                     workflow_id=wf.id,
                     queue_name=wf.queue_name,
                     queue_concurrency_limit=wf.queue_concurrency_limit,
+                    trigger=protocol.TriggerSpec(
+                        topic=wf.trigger_on_event,
+                        batch_size=wf.batch_size,
+                        batch_timeout_seconds=wf.batch_timeout_seconds,
+                    )
+                    if wf.trigger_on_event
+                    else None,
+                    schedule=protocol.ScheduleSpec(**wf.schedule_spec)
+                    if wf.schedule_spec
+                    else None,
                 )
                 for wf in self.workflows.values()
             ],
@@ -310,9 +320,14 @@ class Worker:
             except PolosApiError as exc:
                 log.error("heartbeat refused: %s", exc)
                 continue
-            if protocol.HeartbeatResponse.model_validate_json(response.content).re_register:
+            answer = protocol.HeartbeatResponse.model_validate_json(response.content)
+            if answer.re_register:
                 log.warning("the server forgot this worker; registering again")
                 await self._register()
+            for execution_id in answer.lost:
+                attempt = self._attempts.get(execution_id)
+                if attempt is not None:
+                    attempt.abandon("no longer this worker's (cancelled, or its lease ran out)")
 
     # -- introspection -----------------------------------------------------------------
 

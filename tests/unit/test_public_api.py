@@ -8,7 +8,18 @@ import polos
 from polos.types.types import BatchStepResult, BatchWorkflowInput
 
 EXPECTED = {
+    "BatchEventPayload",
     "BatchStepResult",
+    "EventPayload",
+    "HookAction",
+    "HookContext",
+    "HookResult",
+    "SchedulePayload",
+    "WorkflowState",
+    "batch_invoke",
+    "events",
+    "hook",
+    "schedules",
     "BatchWorkflowInput",
     "DuplicateStepKeyError",
     "ExecutionCancelledError",

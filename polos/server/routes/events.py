@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -144,13 +145,24 @@ async def stream(
     workflow_id: Annotated[str | None, Query(max_length=protocol.MAX_ID_LENGTH)] = None,
     workflow_run_id: Annotated[str | None, Query(max_length=protocol.MAX_ID_LENGTH)] = None,
     last_sequence_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    last_timestamp: Annotated[datetime | None, Query()] = None,
 ) -> StreamingResponse:
     state = state_of(request)
     project = project_of(request)
     name, run = _topic(topic, workflow_id, workflow_run_id)
+    start = last_sequence_id
+    if last_timestamp is not None and not last_sequence_id:
+        moment = (
+            last_timestamp if last_timestamp.tzinfo else last_timestamp.replace(tzinfo=UTC)
+        ).timestamp()
+
+        async def seq_at(tx: StoreTx) -> int:
+            return await tx.last_seq_before(project, name, moment)
+
+        start = await state.store.read(seq_at)
 
     async def frames() -> AsyncIterator[str]:
-        cursor = last_sequence_id
+        cursor = start
         while not state.signals.closing:
             parked = state.signals.topic_event(project, name)
             batch = await _page(state, project, name, cursor, 500)

@@ -17,7 +17,7 @@ from polos.store.base import StoreTx, UsageKey
 
 # How many extra candidates a limited queue looks at, to get past executions whose
 # concurrency key has no room.
-_KEY_SLACK = 64
+_KEY_SLACK = 256
 
 
 @dataclass(slots=True)
@@ -44,25 +44,27 @@ async def claim(
     per_queue: list[list[tuple[float, int, _Candidate]]] = []
     order = 0
     for queue, limit in limits.items():
-        fetch = max_count if limit is None else min(max_count + _KEY_SLACK, limit + _KEY_SLACK)
-        rows = await tx.ready_candidates(project, queue, worker.workflow_ids, now, fetch)
-        if not rows:
-            continue
         picked: list[tuple[float, int, _Candidate]] = []
         if limit is None:
+            rows = await tx.ready_candidates(project, queue, worker.workflow_ids, now, max_count)
             for execution_id, key, ready_at in rows:
                 picked.append((ready_at, order, _Candidate(execution_id, queue, key)))
                 order += 1
         else:
             await tx.lock_queue_for_claim(project, queue)
             usage = await tx.queue_usage(project, queue)
+            rows = await tx.ready_candidates_by_key(
+                project, queue, worker.workflow_ids, now, limit, max_count + _KEY_SLACK
+            )
             for execution_id, key, ready_at in rows:
                 if usage.get(key, 0) >= limit:
                     continue
                 usage[key] = usage.get(key, 0) + 1
+                # Round-robin order across keys (not age) inside a limited queue.
                 picked.append((ready_at, order, _Candidate(execution_id, queue, key)))
                 order += 1
-        per_queue.append(picked)
+        if picked:
+            per_queue.append(picked)
     chosen = [c for _, _, c in heapq.merge(*per_queue)][:max_count]
     if not chosen:
         return []

@@ -58,6 +58,8 @@ def _trigger(r: Row) -> EventTrigger:
 class ModelOps:
     LOCK: str
     LOCK_SKIP: str
+    # The column that orders executions by insertion (rowid on SQLite, seq on PostgreSQL).
+    INSERTION_ORDER: str
 
     async def _rows(self, sql: str, *params: Any) -> list[Row]:
         raise NotImplementedError
@@ -190,6 +192,38 @@ class ModelOps:
             "UPDATE executions SET event_cursor = ? WHERE id = ?",
             [(seq, i) for i in execution_ids],
         )
+
+    # -- fair claims -------------------------------------------------------------------
+
+    async def ready_candidates_by_key(
+        self,
+        project_id: str,
+        queue_name: str,
+        workflow_ids: Sequence[str],
+        now: float,
+        per_key: int,
+        limit: int,
+    ) -> list[tuple[str, str, float]]:
+        """Due queued executions of a limited queue, taken round-robin across concurrency
+        keys (each key's oldest first, then each key's second...), at most `per_key` a key:
+        one key's flood cannot starve another. No row locks: claims of a limited queue are
+        serialized by `lock_queue_for_claim` already."""
+        marks = ",".join("?" * len(workflow_ids))
+        rows = await self._rows(
+            "SELECT id, concurrency_key, ready_at FROM (SELECT id, concurrency_key, ready_at, "
+            "ROW_NUMBER() OVER (PARTITION BY concurrency_key ORDER BY ready_at, "
+            f"{self.INSERTION_ORDER}) AS rn "
+            "FROM executions WHERE project_id = ? AND queue_name = ? AND status = 'queued' "
+            f"AND ready_at <= ? AND workflow_id IN ({marks})) AS ranked "
+            "WHERE rn <= ? ORDER BY rn, ready_at LIMIT ?",
+            project_id,
+            queue_name,
+            now,
+            *workflow_ids,
+            per_key,
+            limit,
+        )
+        return [(r[0], r[1], float(r[2])) for r in rows]
 
     # -- timers --------------------------------------------------------------------------
 

@@ -143,6 +143,7 @@ class PgTx(StoreTx):
 
     LOCK = " FOR UPDATE"
     LOCK_SKIP = " FOR UPDATE SKIP LOCKED"
+    INSERTION_ORDER = "seq"
 
     async def _rows(self, sql: str, *params: Any) -> list[Row]:
         return list(await self._c.fetch(_numbered(sql), *params))
@@ -457,7 +458,7 @@ class PgTx(StoreTx):
         rows = await self._c.fetch(
             "SELECT id, concurrency_key, ready_at FROM executions WHERE project_id = $1 "
             "AND queue_name = $2 AND status = 'queued' AND ready_at <= $3 "
-            "AND workflow_id = ANY($4::text[]) ORDER BY ready_at LIMIT $5 "
+            "AND workflow_id = ANY($4::text[]) ORDER BY ready_at, seq LIMIT $5 "
             "FOR UPDATE SKIP LOCKED",
             project_id,
             queue_name,

@@ -77,6 +77,7 @@ class SqliteTx(RegistryOps, StoreTx):
     # A SQLite write transaction is alone: no row locks to take.
     LOCK = ""
     LOCK_SKIP = ""
+    INSERTION_ORDER = "rowid"
 
     async def _rows(self, sql: str, *params: Any) -> list[Row]:
         return list(self._c.execute(sql, params).fetchall())
@@ -183,7 +184,7 @@ class SqliteTx(RegistryOps, StoreTx):
             for r in self._c.execute(
                 "SELECT id, concurrency_key, ready_at FROM executions WHERE project_id = ? "
                 "AND queue_name = ? AND status = 'queued' AND ready_at <= ? "
-                f"AND workflow_id IN ({marks(len(wf))}) ORDER BY ready_at LIMIT ?",
+                f"AND workflow_id IN ({marks(len(wf))}) ORDER BY ready_at, rowid LIMIT ?",
                 (project_id, queue_name, now, *wf, limit),
             )
         ]

@@ -53,7 +53,12 @@ SECONDS = 0.2  # per step body: the freeze lands in the middle of bodies
 TIMEOUT = 45.0
 
 _REFUSED = re.compile(r"refused a stale report for execution (\S+) attempt (\d+) from worker (\S+)")
-_ABANDONED = re.compile(r"abandoning execution (\S+) attempt \d+: server answered stale")
+# A stale attempt is abandoned when the server refuses its report, or earlier, when the
+# worker's first heartbeat after the stall names the executions whose leases it lost.
+_ABANDONED = re.compile(
+    r"abandoning execution (\S+) attempt \d+: "
+    r"(?:server answered stale|no longer this worker's)"
+)
 
 
 def _open_bodies(log: Path, pid: int) -> int:
@@ -168,8 +173,10 @@ async def test_a_stalled_worker_is_fenced_off(
         at = logged_at(line)
         if match and at is not None:
             abandoned.setdefault(match.group(1), []).append(at)
-    # The worker abandoned exactly the attempts the server refused.
-    assert sorted(abandoned) == sorted({e for e, _ in refused})
+    # The worker abandoned every attempt the server refused. (It may abandon more: an attempt
+    # whose completion reached the server just before the freeze is no longer the worker's
+    # either, and its first heartbeat after the stall says so.)
+    assert set(abandoned) >= {e for e, _ in refused}
 
     # Every execution completed, by an attempt that was not refused.
     rows = {
@@ -220,8 +227,8 @@ async def test_a_stalled_worker_is_fenced_off(
         f"\n[stall] 1 stall of {resumed_at - stopped_at:.1f} s (lease {LEASE} s) holding "
         f"{len(held)} children ({len(taken_over)} claimed again after their leases ran out); "
         f"{len(handed_while_frozen)} more handed to its parked claim while frozen; "
-        f"{len(refused)} stale reports refused = attempts abandoned; {excluded} bodies of "
-        f"abandoned attempts; peak with them {with_stale}, without "
+        f"{len(refused)} stale reports refused, {len(abandoned)} attempts abandoned; "
+        f"{excluded} bodies of abandoned attempts; peak with them {with_stale}, without "
         f"{limit_report.peak_concurrency} (limit {LIMIT}); {time.monotonic() - began:.1f} s"
         f"\n[stall] {report}"
     )

@@ -60,6 +60,9 @@ from tests.e2e.conftest import HOST, Processes, Server, _make_worker, free_port
 FUZZ_SEED = int(os.environ.get("POLOS_FUZZ_SEED", "20261127"))
 MAX_EXAMPLES = int(os.environ.get("POLOS_FUZZ_EXAMPLES", "100"))
 REQUEST_TIMEOUT = 10.0
+# An event stream never ends by itself: schemathesis reads one for the request's timeout in
+# total, then cuts it. Streams are read this long.
+STREAM_READ_SECONDS = 2.0
 GRACE = 10.0
 LONG_POLL_CAP = 0.5
 # Default waits of the long-polls when the parameter is absent (see protocol / routes).
@@ -354,7 +357,11 @@ def check_case(fuzz: Fuzz, case: Case) -> None:
     if _targets_real_worker(fuzz, case):
         fuzz.register_worker()
     declared = _declared_wait(case)
-    timeout = (declared + GRACE) if declared else REQUEST_TIMEOUT
+    streams = case.operation.path.endswith("/stream")
+    if declared:
+        timeout = declared + GRACE
+    else:
+        timeout = STREAM_READ_SECONDS if streams else REQUEST_TIMEOUT
     label = f"{case.method.upper()} {case.operation.path}"
     started = time.monotonic()
     try:
@@ -383,6 +390,15 @@ def check_case(fuzz: Fuzz, case: Case) -> None:
         assert elapsed <= declared + GRACE, (
             f"LONG-POLL LATE: answered after {elapsed:.1f} s, declared {declared} s\n{where}"
         )
+    elif streams and status == 200:
+        assert content_type.startswith("text/event-stream"), f"NOT A STREAM\n{where}"
+        assert elapsed <= STREAM_READ_SECONDS + GRACE, f"STREAM NOT CUT: {elapsed:.1f} s\n{where}"
+        # Whatever arrived is whole server-sent-event frames (events or keep-alives).
+        assert all(
+            line == "" or line.startswith(("id: ", "data: ", ": keepalive"))
+            for line in response.content.decode("utf-8").splitlines()
+        ), f"NOT SSE FRAMES\n{where}"
+        return
     else:
         assert elapsed <= REQUEST_TIMEOUT, f"SLOW: answered after {elapsed:.1f} s\n{where}"
     if 400 <= status < 500:

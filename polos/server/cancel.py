@@ -21,6 +21,18 @@ async def cancel_tree(
     rows = await tx.unfinished_tree(execution_id)
     if not rows:
         return []
+    # On PostgreSQL the tree is read from the statement's snapshot, taken before its row locks
+    # were granted: a report that held one of those rows may have added children under it and
+    # committed meanwhile. Read again (a new snapshot, rows as they are now) until nothing new
+    # appears; a row locked here gets no new children (a report locks the parent first).
+    while True:
+        again = await tx.unfinished_tree(execution_id)
+        grew = not {r.id for r in again} <= {r.id for r in rows}
+        rows = again
+        if not grew or not rows:
+            break
+    if not rows:
+        return []
     ids = {r.id for r in rows}
     await tx.cancel_executions(sorted(ids), error, now)
     await release_slots(tx, [r for r in rows if r.status is ExecutionStatus.RUNNING])

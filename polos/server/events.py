@@ -98,25 +98,39 @@ async def first_match(
 
 
 def _trigger_target(trigger: EventTrigger) -> str:
-    return f"{trigger.workflow_id}\x00{trigger.topic}"
+    # JSON, not a NUL separator: PostgreSQL text cannot hold NUL bytes.
+    return json.dumps([trigger.workflow_id, trigger.topic])
 
 
 def parse_trigger_target(target: str) -> tuple[str, str]:
-    workflow_id, _, topic = target.partition("\x00")
-    return workflow_id, topic
+    if not target.startswith("["):  # written by an earlier version (SQLite only)
+        workflow_id, _, topic = target.partition("\x00")
+        return workflow_id, topic
+    workflow_id, topic = json.loads(target)
+    return str(workflow_id), str(topic)
+
+
+def _batch_due(trigger: EventTrigger, oldest: EventRecord, now: float) -> bool:
+    """Whether a partial batch starting with `oldest` has waited its batch timeout. (The timer
+    that fired may belong to an event that a full batch took meanwhile.)"""
+    timeout = trigger.batch_timeout_seconds
+    return timeout is not None and oldest.created_at + timeout <= now
 
 
 async def fire_trigger(tx: StoreTx, trigger: EventTrigger, now: float, partial: bool) -> None:
     """Start executions for the events after the trigger's cursor: one per event when
-    batch_size is 1 without a timeout, else one per full batch — or, when `partial` (the batch
-    timeout passed), one for what there is. Each start has an idempotency key derived from its
-    first event, so a batch is never started twice."""
+    batch_size is 1 without a timeout, else one per full batch — or, when `partial` (a batch
+    timer fired) and the oldest waiting event has waited the batch timeout, one for what
+    there is. Each start has an idempotency key derived from its first event, so a batch is
+    never started twice."""
     single = trigger.batch_size == 1 and trigger.batch_timeout_seconds is None
     size = 1 if single else trigger.batch_size
     cursor = trigger.cursor_seq
     while True:
         pending = await tx.events_after(trigger.project_id, trigger.topic, cursor, size, None)
-        if not pending or (len(pending) < size and not partial):
+        if not pending:
+            break
+        if len(pending) < size and not (partial and _batch_due(trigger, pending[0], now)):
             break
         if single:
             payload = pending[0].to_json()
@@ -144,7 +158,9 @@ async def fire_trigger(tx: StoreTx, trigger: EventTrigger, now: float, partial: 
     if trigger.batch_timeout_seconds is not None:
         rest = await tx.events_after(trigger.project_id, trigger.topic, cursor, 1, None)
         target = _trigger_target(trigger)
-        if rest and not await tx.has_timer(TimerKind.TRIGGER_BATCH, target, str(rest[0].seq)):
+        if rest and not await tx.has_timer(
+            TimerKind.TRIGGER_BATCH, target, str(rest[0].seq), after=now
+        ):
             # The oldest waiting event starts the batch's clock (one timer per batch start).
             await tx.insert_timer(
                 trigger.project_id,

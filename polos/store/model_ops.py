@@ -247,12 +247,14 @@ class ModelOps:
             fire_at,
         )
 
-    async def has_timer(self, kind: TimerKind, target: str, step_key: str) -> bool:
+    async def has_timer(self, kind: TimerKind, target: str, step_key: str, after: float) -> bool:
+        """Whether such a timer is set to fire after `after` (one firing now does not count)."""
         row = await self._one(
-            "SELECT 1 FROM timers WHERE kind = ? AND target = ? AND step_key = ?",
+            "SELECT 1 FROM timers WHERE kind = ? AND target = ? AND step_key = ? AND fire_at > ?",
             kind.value,
             target,
             step_key,
+            after,
         )
         return row is not None
 

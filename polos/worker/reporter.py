@@ -28,6 +28,7 @@ def _merge(first: protocol.ReportItem, second: protocol.ReportItem) -> protocol.
         attempt=first.attempt,
         steps=[*first.steps, *second.steps],
         children=[*first.children, *second.children],
+        events=[*first.events, *second.events],
         outcome=second.outcome or first.outcome,
     )
 

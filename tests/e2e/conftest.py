@@ -286,8 +286,9 @@ def _make_server(
     database_url: str,
     lease_seconds: float | None = None,
     port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Server:
-    server = Server(procs, database_url, port or free_port(), lease_seconds)
+    server = Server(procs, database_url, port or free_port(), lease_seconds, env=dict(env or {}))
     server.start()
     return server
 
@@ -300,8 +301,10 @@ def _make_worker(
     capacity: int | None = None,
     wait_ready: bool = True,
     api_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Worker:
-    """`api_url` overrides the server's URL (e.g. a failover list of replicas)."""
+    """`api_url` overrides the server's URL (e.g. a failover list of replicas); `env` is
+    extra environment of the worker process (e.g. POLOS_WAIT_THRESHOLD_SECONDS)."""
     modules = [modules] if isinstance(modules, str) else modules
     args = [sys.executable, "-m", "tests.e2e.apps.run_worker", "--api-url", api_url or server.url]
     for m in modules:
@@ -310,7 +313,7 @@ def _make_worker(
         args += ["--workflow", w]
     if capacity is not None:
         args += ["--capacity", str(capacity)]
-    proc = procs.new(f"worker-{server.port}", args, _env(server.url))
+    proc = procs.new(f"worker-{server.port}", args, {**_env(server.url), **(env or {})})
     proc.spawn()
     worker = Worker(proc, server)
     server.workers.append(worker)
@@ -349,9 +352,16 @@ def start_server(
         lease_seconds: float | None = None,
         port: int | None = None,
         database_url: str | None = None,
+        env: dict[str, str] | None = None,
+        test_clock: bool = False,
     ) -> Server:
+        """`env`: extra environment of the server (kept for restarts), e.g.
+        POLOS_MAX_RETRIES; `test_clock`: POLOS_TEST_CLOCK=1 (POST .../testing/clock/advance)."""
         url = database_url or new_database(backend, tmp_path)
-        server = _make_server(procs, url, lease_seconds, port)
+        extra = dict(env or {})
+        if test_clock:
+            extra["POLOS_TEST_CLOCK"] = "1"
+        server = _make_server(procs, url, lease_seconds, port, extra)
         started.append(server)
         _used(request).append(server)
         return server
@@ -401,6 +411,60 @@ def shared(_shared_server: Server, request: pytest.FixtureRequest) -> Server:
 async def client(shared: Server) -> AsyncIterator[polos.PolosClient]:
     """A client of the shared server."""
     c = polos.PolosClient(api_url=shared.url)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+# The workflow-model apps (issue 5) that the shared test-clock server serves. Schedules and
+# event triggers whose registration is the subject of a test are served by their own servers.
+MODEL_APPS = [
+    "tests.e2e.apps.model_waits",
+    "tests.e2e.apps.model_events",
+    "tests.e2e.apps.model_suspend",
+    "tests.e2e.apps.model_state",
+    "tests.e2e.apps.model_keys",
+    "tests.e2e.apps.model_cancel",
+    "tests.e2e.apps.model_retries",
+]
+# The clock server's worker runs in a timezone far from UTC (POSIX TZ syntax, no zoneinfo
+# files needed): a naive datetime taken as local time instead of UTC would show.
+MODEL_WORKER_TZ = "XST-5:30"
+
+
+@pytest.fixture(scope="session")
+def _clock_server(
+    procs: Processes, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    server = _make_server(
+        procs,
+        new_database(backend, tmp_path_factory.mktemp("clock")),
+        env={"POLOS_TEST_CLOCK": "1"},
+    )
+    _make_worker(procs, server, MODEL_APPS, capacity=300, env={"TZ": MODEL_WORKER_TZ})
+    yield server
+    for worker in server.workers:
+        if worker.proc.alive():
+            worker.stop()
+    server.stop()
+
+
+@pytest.fixture
+def clock_server(_clock_server: Server, request: pytest.FixtureRequest) -> Server:
+    """A server started with the test clock and one worker serving MODEL_APPS, shared by the
+    workflow-model tests. Its clock only moves forward: tests read `polos.testing.server_time`
+    rather than assuming where it is."""
+    for worker in _clock_server.workers:
+        assert worker.proc.alive(), f"the clock server's worker died:\n{worker.proc.log()}"
+    _used(request).append(_clock_server)
+    return _clock_server
+
+
+@pytest.fixture
+async def clock_client(clock_server: Server) -> AsyncIterator[polos.PolosClient]:
+    """A client of the shared test-clock server."""
+    c = polos.PolosClient(api_url=clock_server.url)
     try:
         yield c
     finally:

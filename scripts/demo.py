@@ -1,8 +1,10 @@
-"""`make demo`: the parallel-review example, end to end, on a throwaway server.
+"""`make demo`: an example (the parallel-review one by default), end to end, on a throwaway
+server.
 
 1. starts `polos-server start` on 127.0.0.1 (port 8080 if free, else any free port) with a
-   SQLite database in a temporary directory, and waits for GET /health;
-2. starts `python worker.py` in examples/parallel_review, pointed at that server, and waits
+   SQLite database in a temporary directory (plus any `--server-arg`, e.g. `--test-clock`),
+   and waits for GET /health;
+2. starts `python worker.py` in the example's directory, pointed at that server, and waits
    until it has registered its workflows;
 3. runs `python main.py` there, its output going straight to this terminal;
 4. stops the worker, then the server (SIGTERM, then SIGKILL if they do not exit in time), and
@@ -11,7 +13,14 @@
 Exit status: main.py's (0 when every demo passed), 1 if the setup failed, 130 on Ctrl-C.
 The server's and worker's logs are printed when something fails.
 
-Run it with the project's Python (`make demo`, or `.venv/bin/python scripts/demo.py`).
+Run it with the project's Python (`make demo`, or `.venv/bin/python scripts/demo.py`):
+
+    .venv/bin/python scripts/demo.py                       # examples/parallel_review
+    .venv/bin/python scripts/demo.py examples/events
+    .venv/bin/python scripts/demo.py examples/schedules --test-clock
+
+The worker and main.py get POLOS_API_URL (the throwaway server), POLOS_PROJECT_ID=default and
+the POLOS_DEPLOYMENT_ID of the example's .env.example (else the directory's name).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_DIR = ROOT / "examples" / "parallel_review"
+DEFAULT_EXAMPLE = ROOT / "examples" / "parallel_review"
 HOST = "127.0.0.1"
 PREFERRED_PORT = 8080
 # The worker logs this once it has registered its workflows with the server (polos.worker).
@@ -128,7 +137,9 @@ def wait_for_health(url: str, server: subprocess.Popen[bytes], timeout: float) -
     raise DemoError(f"the server did not answer {url}/health within {timeout:.0f} s")
 
 
-def start_server(tmp: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    tmp: Path, env: dict[str, str], log: Path, extra_args: list[str]
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start the server and wait until it answers. Another process may take the port between
     the check and the bind: then try again on a port the kernel picks."""
     database_url = f"sqlite:///{tmp / 'polos.db'}"
@@ -138,7 +149,7 @@ def start_server(tmp: Path, env: dict[str, str], log: Path) -> tuple[subprocess.
         url = f"http://{HOST}:{port}"
         say(f"starting polos-server on {url} (database {database_url})")
         cmd = [*server_command(), "start", "--host", HOST, "--port", str(port)]
-        server = start([*cmd, "--database-url", database_url], ROOT, env, log)
+        server = start([*cmd, "--database-url", database_url, *extra_args], ROOT, env, log)
         try:
             wait_for_health(url, server, timeout=30)
             return server, url
@@ -176,7 +187,30 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 
-def run(timeout: float) -> int:
+def find_example(name: str) -> Path:
+    """The example directory `name` (a path, or a name under examples/)."""
+    for candidate in (Path(name), ROOT / name, ROOT / "examples" / name):
+        if candidate.is_dir():
+            directory = candidate.resolve()
+            missing = [f for f in ("worker.py", "main.py") if not (directory / f).is_file()]
+            if missing:
+                raise DemoError(f"{directory} has no {' nor '.join(missing)}")
+            return directory
+    raise DemoError(f"no example directory {name!r} (try examples/parallel_review)")
+
+
+def deployment_id(example: Path) -> str:
+    """POLOS_DEPLOYMENT_ID from the example's .env.example, else the directory's name."""
+    env_example = example / ".env.example"
+    if env_example.is_file():
+        for line in env_example.read_text().splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key.strip() == "POLOS_DEPLOYMENT_ID" and value.strip():
+                return value.strip().strip("\"'")
+    return example.name.replace("_", "-")
+
+
+def run(example: Path, server_args: list[str], timeout: float, keep: bool = False) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="polos-demo-"))
     server_log, worker_log = tmp / "server.log", tmp / "worker.log"
     server = worker = main = None
@@ -186,18 +220,18 @@ def run(timeout: float) -> int:
         env = dict(os.environ)
         env.update(
             POLOS_PROJECT_ID="default",
-            POLOS_DEPLOYMENT_ID="parallel-review",
+            POLOS_DEPLOYMENT_ID=deployment_id(example),
             PYTHONUNBUFFERED="1",
         )
-        server, env["POLOS_API_URL"] = start_server(tmp, env, server_log)
+        server, env["POLOS_API_URL"] = start_server(tmp, env, server_log, server_args)
 
-        say("starting the worker: python worker.py")
-        worker = start([sys.executable, "worker.py"], EXAMPLE_DIR, env, worker_log)
+        say(f"starting the worker: python worker.py (in {example})")
+        worker = start([sys.executable, "worker.py"], example, env, worker_log)
         wait_for_worker(worker_log, worker, timeout=30)
 
         say("running: python main.py")
         print(flush=True)
-        main = start([sys.executable, "main.py"], EXAMPLE_DIR, env, None)
+        main = start([sys.executable, "main.py"], example, env, None)
         try:
             status = main.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -223,7 +257,10 @@ def run(timeout: float) -> int:
             if status not in (0, 130):
                 print_log("server", server_log)
                 print_log("worker", worker_log)
-            shutil.rmtree(tmp, ignore_errors=True)
+            if keep and status not in (0, 130):
+                say(f"kept {tmp} (database and logs) for a post-mortem")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
         finally:
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous_term)
@@ -234,16 +271,48 @@ def run(timeout: float) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
+        "example",
+        nargs="?",
+        default=str(DEFAULT_EXAMPLE),
+        help="the example's directory, e.g. examples/events (default examples/parallel_review)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds main.py may take (default 300)"
+    )
+    parser.add_argument(
+        "--test-clock",
+        action="store_true",
+        help="start the server with --test-clock (examples/schedules moves its time forward)",
+    )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument for `polos-server start` (repeatable; write "
+        "--server-arg=--flag for a flag)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="when the demo fails, keep its temporary directory (database, logs)",
     )
     args = parser.parse_args()
     if importlib.util.find_spec("polos") is None:
         say(f"polos is not installed for {sys.executable}: run `make install`, then `make demo`")
         return 1
+    try:
+        example = find_example(args.example)
+    except DemoError as exc:
+        say(f"error: {exc}")
+        return 1
+    server_args = list(args.server_arg)
+    if args.test_clock and "--test-clock" not in server_args:
+        server_args.append("--test-clock")
     # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (a background job).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    return run(args.timeout)
+    return run(example, server_args, args.timeout, args.keep)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -22,8 +24,9 @@ from polos.store.base import StoreTx
 
 log = logging.getLogger("polos.server.schedules")
 
-# Skipped slots recorded one by one after a long downtime, at most (the rest are counted in
-# the log): a minutely schedule down for a year would otherwise write half a million rows.
+# Skipped slots recorded one by one after a long downtime, at most: the newest ones, just
+# before the catch-up window (older ones are counted in the log only). A minutely schedule
+# down for a year would otherwise write half a million rows.
 MAX_SKIPPED_RECORDED = 1000
 
 
@@ -112,20 +115,23 @@ async def fire_due(tx: StoreTx, now: float, limit: int) -> int:
 async def _fire(tx: StoreTx, schedule: Schedule, now: float) -> int:
     oldest_kept = now - schedule.catch_up_seconds
     slot = schedule.next_fire_at
-    skipped: list[float] = []
+    skipped: deque[float] = deque(maxlen=MAX_SKIPPED_RECORDED)
     more_skipped = 0
     if slot < oldest_kept:
         for candidate in _from(schedule, slot):
             if candidate >= oldest_kept:
                 slot = candidate
                 break
-            if len(skipped) < MAX_SKIPPED_RECORDED:
-                skipped.append(candidate)
-            else:
-                more_skipped += 1
+            if len(skipped) == MAX_SKIPPED_RECORDED:
+                more_skipped += 1  # the oldest recorded one makes room
                 if more_skipped > 100_000:  # a year of minutes: jump instead of counting
+                    # The slots just before the window are what gets recorded.
+                    skipped.clear()
+                    for newest in _newest_before(schedule, oldest_kept):
+                        skipped.appendleft(newest)
                     slot = next_slot(schedule.cron, schedule.timezone, oldest_kept - 1e-6)
                     break
+            skipped.append(candidate)
     if skipped or more_skipped:
         log.warning(
             "schedule %s of %r: %d slot(s) older than its catch-up window (%.0f s) skipped",
@@ -160,6 +166,14 @@ async def _fire(tx: StoreTx, schedule: Schedule, now: float) -> int:
     await tx.record_slots(records, now)
     await tx.set_schedule_times(schedule.id, slot, schedule.last_fire_at)
     return started
+
+
+def _newest_before(schedule: Schedule, before: float) -> Iterator[float]:
+    """The last MAX_SKIPPED_RECORDED slots strictly before `before`, newest first."""
+    zone = _zone(schedule.timezone)
+    moments = CronSim(schedule.cron, datetime.fromtimestamp(before, zone), reverse=True)
+    earlier = (m.timestamp() for m in moments if m.timestamp() < before)
+    yield from islice(earlier, MAX_SKIPPED_RECORDED)
 
 
 def _from(schedule: Schedule, first: float) -> Iterator[float]:

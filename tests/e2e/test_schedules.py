@@ -31,6 +31,7 @@ from tests.e2e.conftest import Server, ServerFactory, WorkerFactory, async_wait_
 from tests.e2e.model_helpers import (
     TIMEOUT,
     advance_clock,
+    db,
     executions_of,
     reach_status,
     server_time,
@@ -216,3 +217,36 @@ async def test_downtime_fires_missed_slots_in_the_window_and_skips_older_ones(
             assert ts(r["payload"]["last_timestamp"]) == fired[i - 1]
         by_slot = {ts(s["slot_at"]): s["execution_id"] for s in slots if s["status"] == "fired"}
         assert [by_slot[t] for t in fired] == [r["id"] for r in runs]
+
+
+async def test_a_long_downtime_records_the_newest_skipped_slots(
+    start_server: ServerFactory, start_worker: WorkerFactory
+) -> None:
+    """Past MAX_SKIPPED_RECORDED skipped slots, the ones recorded are the newest: the skipped
+    list reaches the catch-up window without a gap."""
+    server = start_server(test_clock=True)
+    start_worker(server, MODULE)
+    async with polos.PolosClient(api_url=server.url) as client:
+        schedule_id = await polos.schedules.create(
+            client, "sch_api", "* * * * *", key="long-down", catch_up_seconds=300
+        )
+        begin = ts((await schedules_of(client))["sch_api/long-down"]["next_fire_at"]) or 0.0
+        now = await advance_clock(client, 86_400)  # a day of minutes, one sweep
+        await settle(client, now)
+        slots = await slots_of(client, schedule_id)
+        times = [ts(s["slot_at"]) or 0.0 for s in slots]
+        statuses = [s["status"] for s in slots]
+        fired = [t for t, s in zip(times, statuses, strict=True) if s == "fired"]
+        skipped = [t for t, s in zip(times, statuses, strict=True) if s == "skipped"]
+        assert len(fired) in (5, 6), fired  # the 5-minute window
+        # The API shows the latest 1,000 slots: consecutive minutes up to the first fired
+        # slot, so the newest skipped ones were recorded.
+        assert skipped == [fired[0] - 60 * (len(skipped) - i) for i in range(len(skipped))]
+        recorded = db(
+            server,
+            "SELECT COUNT(*), MIN(slot_at) FROM schedule_slots "
+            f"WHERE schedule_id = '{schedule_id}' AND status = 'skipped'",
+        )
+        assert recorded[0][0] == 1000, recorded  # MAX_SKIPPED_RECORDED, of ~1,435 skipped
+        assert float(recorded[0][1]) == fired[0] - 60_000
+        assert float(recorded[0][1]) > begin

@@ -81,6 +81,8 @@ class StepKind(enum.StrEnum):
     WAIT_EVENT = "wait_for_event"
     SUSPEND = "suspend"
     PUBLISH = "publish_event"
+    # `ctx.step.patched(change_id)`: a marker outside the call order (no position of its own).
+    PATCHED = "patched"
 
 
 # Steps whose record the server writes when what they wait for happens.

@@ -269,6 +269,9 @@ class ClaimRequest(_Strict):
 class JournalEntry(BaseModel):
     key: str
     kind: str
+    # The step's place in its execution's call order (replays must ask for the same steps in
+    # the same order: WorkflowDivergenceError otherwise).
+    position: int = 0
     status: Literal["completed", "failed", "pending"]
     result: str | None = None  # JSON text
     error: StoredError | None = None
@@ -319,6 +322,9 @@ class StepReport(_Strict):
     wait_event_type: Identifier | None = None
     wait_after_seq: Annotated[int, Field(ge=0, le=2**62)] | None = None
     wait_timeout_seconds: Annotated[float, Field(gt=0, le=86_400 * 3650)] | None = None
+    # The failure policy of a pending batch wait (see polos.server.batch_policies).
+    fail_fast: bool = False
+    min_success: Annotated[int, Field(ge=1, le=MAX_INT32)] | None = None
 
 
 class EventPublish(_Strict):

@@ -80,6 +80,26 @@ class ClientCallInWorkflowError(PolosError, RuntimeError):
     the code has to change (use `ctx.step.invoke_and_wait` / `ctx.step.invoke`)."""
 
 
+class WorkflowDivergenceError(PolosError):
+    """On replay, the code asked for another step than the journal recorded at that place:
+    the workflow's code changed under a running execution. Not retried (the code has to be
+    fixed, or the change put behind `ctx.step.patched`)."""
+
+    def __init__(
+        self,
+        message: str,
+        workflow_id: str = "",
+        position: int = 0,
+        recorded: tuple[str, str] | None = None,
+        requested: tuple[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.position = position
+        self.recorded = recorded  # (step key, kind) in the journal
+        self.requested = requested  # (step key, kind) the code asked for
+
+
 class ExecutionCancelledError(PolosError):
     """The execution was cancelled; raised by the next step it starts."""
 

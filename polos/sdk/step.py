@@ -63,6 +63,9 @@ class StepRuntime(Protocol):
     def begin(self, step_key: str, kind: StepKind) -> StepSlot:
         """Take a step key (DuplicateStepKeyError if taken) and return its record, if any."""
 
+    def patched(self, change_id: str) -> tuple[StepSlot, bool, bool]:
+        """The `patched` marker of `change_id`: (slot, new path?, must be recorded?)."""
+
     async def durable(self) -> None:
         """Wait until every earlier record of this execution is stored."""
 
@@ -479,14 +482,63 @@ class Step:
         )
         return handles
 
+    async def patched(self, change_id: str) -> bool:
+        """Whether this execution takes the new path of a code change.
+
+        True for executions that reach this call for the first time with the new code, False
+        for executions recorded by the older code past this point (they replay the old path).
+        The answer is recorded, so it stays the same on every replay. Typical use, when
+        inserting a step into a workflow that has executions in flight:
+
+            if await ctx.step.patched("add-fraud-check"):
+                await ctx.step.run("fraud_check", check, order)
+
+        The marker takes no place in the step order, so the old executions' replays still
+        match their journals.
+        """
+        slot, value, new = self._rt.patched(change_id)
+        if new:
+            self._rt.record(
+                protocol.StepReport(
+                    key=slot.key,
+                    kind=slot.kind.value,
+                    status="completed",
+                    position=slot.position,
+                    result="true" if value else "false",
+                )
+            )
+        return value
+
     async def batch_invoke_and_wait(
-        self, step_key: str, workflows: list[BatchWorkflowInput]
+        self,
+        step_key: str,
+        workflows: list[BatchWorkflowInput],
+        fail_fast: bool = False,
+        min_success: int | None = None,
     ) -> list[BatchStepResult]:
         """Start many children at once and return every outcome, in input order.
 
         Failures are values: a failed child is `success=False` with its error; this call does
         not raise for it. This execution is suspended meanwhile (no slot held).
+
+        By default it waits until every child is final (retries included). With
+        `fail_fast=True` it returns as soon as one child has failed for good; with
+        `min_success=k`, as soon as k children succeeded, or once k can no longer be reached.
+        The children not final by then are cancelled (their slots freed at once) and appear
+        as `success=False` with an `ExecutionCancelledError`; the others keep their outcomes.
+        What was recorded is what every replay returns.
         """
+        if not isinstance(fail_fast, bool):
+            raise TypeError(f"fail_fast must be a bool, not {fail_fast!r}")
+        if min_success is not None and (
+            isinstance(min_success, bool)
+            or not isinstance(min_success, int)
+            or not 1 <= min_success <= len(workflows)
+        ):
+            raise ValueError(
+                f"min_success must be an int from 1 to the number of workflows "
+                f"({len(workflows)}), not {min_success!r}"
+            )
         slot = self._rt.begin(step_key, StepKind.BATCH_WAIT)
         if slot.recorded is not None:
             entry = slot.recorded
@@ -496,7 +548,10 @@ class Step:
         if not workflows:
             return []
         submissions = self._batch_submissions(slot, workflows, wait=True)
-        self._rt.suspend(self._pending(slot), submissions)
+        pending = self._pending(slot)
+        pending.fail_fast = fail_fast
+        pending.min_success = min_success
+        self._rt.suspend(pending, submissions)
 
     # -- waits -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ parent's wait like a failure; a cancelled root writes its `workflow_finish` even
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from polos.model import ErrorInfo, ExecutionStatus, FenceRow
 from polos.server import children, events
@@ -18,7 +19,25 @@ CANCELLED = ErrorInfo("ExecutionCancelledError", "the execution was cancelled")
 async def cancel_tree(
     tx: StoreTx, execution_id: str, error: ErrorInfo, now: float
 ) -> list[FenceRow]:
-    rows = await tx.unfinished_tree(execution_id)
+    """Cancel an execution and its unfinished descendants."""
+    return await _cancel(tx, lambda: tx.unfinished_tree(execution_id), error, now)
+
+
+async def cancel_batch_rest(
+    tx: StoreTx, parent_id: str, step_key: str, error: ErrorInfo, now: float
+) -> list[FenceRow]:
+    """Cancel the unfinished children of a parent's step (and their descendants): a batch
+    whose failure policy is met waits for them no more."""
+    return await _cancel(tx, lambda: tx.unfinished_subtrees(parent_id, step_key), error, now)
+
+
+async def _cancel(
+    tx: StoreTx,
+    read_tree: Callable[[], Awaitable[list[FenceRow]]],
+    error: ErrorInfo,
+    now: float,
+) -> list[FenceRow]:
+    rows = await read_tree()
     if not rows:
         return []
     # On PostgreSQL the tree is read from the statement's snapshot, taken before its row locks
@@ -26,7 +45,7 @@ async def cancel_tree(
     # committed meanwhile. Read again (a new snapshot, rows as they are now) until nothing new
     # appears; a row locked here gets no new children (a report locks the parent first).
     while True:
-        again = await tx.unfinished_tree(execution_id)
+        again = await read_tree()
         grew = not {r.id for r in again} <= {r.id for r in rows}
         rows = again
         if not grew or not rows:

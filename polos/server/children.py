@@ -74,7 +74,13 @@ async def submit_children(
 async def notify_parents(tx: StoreTx, finished: Counter[tuple[str, str]], now: float) -> None:
     if not finished:
         return
-    done = await tx.decrement_pending(finished)
+    done, with_policy = await tx.decrement_pending(finished)
+    if with_policy:
+        # Imported here: cancellation notifies parents in turn (this module).
+        from polos.server import batch_policies
+
+        for parent_id, step_key in with_policy:
+            await batch_policies.apply(tx, parent_id, step_key, now)
     if not done:
         return
     parents = await tx.fence_rows({parent for parent, _ in done})

@@ -21,7 +21,7 @@ from polos.model import (
     StepRecord,
     StepStatus,
 )
-from polos.server import events, waits
+from polos.server import batch_policies, events, waits
 from polos.server.children import notify_parents, resolve_waiting_step, submit_children
 from polos.server.lifecycle import UnknownWorkflow, requeue
 from polos.server.settings import Settings
@@ -219,8 +219,13 @@ async def _suspend(
         await tx.requeue_executions([row.id], now, now, count_retry=False)
         tx.notify_work(row.project_id)
         return
-    await tx.set_step_pending(row.id, outcome.step_key, unfinished)
+    await tx.set_step_pending(
+        row.id, outcome.step_key, unfinished, pending.fail_fast, pending.min_success
+    )
     await tx.set_waiting(row.id, outcome.final_state, now)
+    if pending.fail_fast or pending.min_success is not None:
+        # Children that finished before the parent suspended count towards the policy too.
+        await batch_policies.apply(tx, row.id, outcome.step_key, now)
 
 
 async def _finished(

@@ -278,7 +278,14 @@ class StoreTx(ModelOps, abc.ABC):
         """Record steps; a key already recorded keeps its first record (exactly-once results)."""
 
     @abc.abstractmethod
-    async def set_step_pending(self, execution_id: str, step_key: str, pending: int) -> None: ...
+    async def set_step_pending(
+        self,
+        execution_id: str,
+        step_key: str,
+        pending: int,
+        fail_fast: bool = False,
+        min_success: int | None = None,
+    ) -> None: ...
 
     @abc.abstractmethod
     async def resolve_step(
@@ -302,8 +309,9 @@ class StoreTx(ModelOps, abc.ABC):
     @abc.abstractmethod
     async def decrement_pending(
         self, decrements: Mapping[tuple[str, str], int]
-    ) -> list[tuple[str, str]]:
-        """Subtract finished children from waiting steps; return the steps that reached 0."""
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Subtract finished children from waiting steps; return the steps that reached 0,
+        and those still waiting that have a failure policy (fail_fast or min_success)."""
 
     @abc.abstractmethod
     async def child_outcomes(self, parent_id: str, step_key: str) -> list[ChildOutcome]:

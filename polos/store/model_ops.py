@@ -302,6 +302,42 @@ class ModelOps:
         )
         return [fence_row(r) for r in rows]
 
+    async def unfinished_subtrees(self, parent_id: str, step_key: str) -> list[FenceRow]:
+        """The unfinished children of a parent's step and their unfinished descendants,
+        locked."""
+        rows = await self._rows(
+            "WITH RECURSIVE tree(id) AS (SELECT id FROM executions "
+            "WHERE parent_execution_id = ? AND parent_step_key = ? "
+            "UNION ALL SELECT e.id FROM executions e JOIN tree t "
+            "ON e.parent_execution_id = t.id) "
+            f"SELECT {FENCE_COLUMNS} FROM executions WHERE id IN (SELECT id FROM tree) "
+            f"AND status NOT IN (?, ?, ?) ORDER BY id{self.LOCK}",
+            parent_id,
+            step_key,
+            *_FINAL,
+        )
+        return [fence_row(r) for r in rows]
+
+    async def batch_policy(self, parent_id: str, step_key: str) -> tuple[bool, int | None] | None:
+        """(fail_fast, min_success) of a waiting step, or None when it waits no more."""
+        row = await self._one(
+            "SELECT fail_fast, min_success FROM steps WHERE execution_id = ? AND step_key = ? "
+            "AND status = 'pending'",
+            parent_id,
+            step_key,
+        )
+        return None if row is None else (bool(row[0]), row[1])
+
+    async def child_status_counts(self, parent_id: str, step_key: str) -> dict[str, int]:
+        """How many children of a parent's step are in each status."""
+        rows = await self._rows(
+            "SELECT status, COUNT(*) FROM executions WHERE parent_execution_id = ? "
+            "AND parent_step_key = ? GROUP BY status",
+            parent_id,
+            step_key,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
     async def cancel_executions(
         self, execution_ids: Sequence[str], error: ErrorInfo, now: float
     ) -> None:

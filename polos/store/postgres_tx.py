@@ -584,11 +584,20 @@ class PgTx(StoreTx):
             ],
         )
 
-    async def set_step_pending(self, execution_id: str, step_key: str, pending: int) -> None:
+    async def set_step_pending(
+        self,
+        execution_id: str,
+        step_key: str,
+        pending: int,
+        fail_fast: bool = False,
+        min_success: int | None = None,
+    ) -> None:
         await self._c.execute(
-            "UPDATE steps SET pending = $1 WHERE execution_id = $2 AND step_key = $3 "
-            "AND status = 'pending'",
+            "UPDATE steps SET pending = $1, fail_fast = $2, min_success = $3 "
+            "WHERE execution_id = $4 AND step_key = $5 AND status = 'pending'",
             pending,
+            int(fail_fast),
+            min_success,
             execution_id,
             step_key,
         )
@@ -638,9 +647,9 @@ class PgTx(StoreTx):
 
     async def decrement_pending(
         self, decrements: Mapping[tuple[str, str], int]
-    ) -> list[tuple[str, str]]:
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         if not decrements:
-            return []
+            return [], []
         # The parent's row first: this waits for a transaction that is suspending the
         # parent (and counting its unfinished children) to commit, so a child is counted
         # either there or here, never in both or neither.
@@ -649,17 +658,23 @@ class PgTx(StoreTx):
             sorted({parent for parent, _ in decrements}),
         )
         done: list[tuple[str, str]] = []
+        with_policy: list[tuple[str, str]] = []
         for (parent, key), n in sorted(decrements.items()):
-            remaining = await self._c.fetchval(
+            row = await self._c.fetchrow(
                 "UPDATE steps SET pending = pending - $1 WHERE execution_id = $2 "
-                "AND step_key = $3 AND status = 'pending' AND pending > 0 RETURNING pending",
+                "AND step_key = $3 AND status = 'pending' AND pending > 0 "
+                "RETURNING pending, fail_fast, min_success",
                 n,
                 parent,
                 key,
             )
-            if remaining is not None and remaining <= 0:
+            if row is None:
+                continue
+            if row[0] <= 0:
                 done.append((parent, key))
-        return done
+            elif row[1] or row[2] is not None:
+                with_policy.append((parent, key))
+        return done, with_policy
 
     async def child_outcomes(self, parent_id: str, step_key: str) -> list[ChildOutcome]:
         rows = await self._c.fetch(

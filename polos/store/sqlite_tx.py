@@ -310,11 +310,18 @@ class SqliteTx(RegistryOps, StoreTx):
             ],
         )
 
-    async def set_step_pending(self, execution_id: str, step_key: str, pending: int) -> None:
+    async def set_step_pending(
+        self,
+        execution_id: str,
+        step_key: str,
+        pending: int,
+        fail_fast: bool = False,
+        min_success: int | None = None,
+    ) -> None:
         self._c.execute(
-            "UPDATE steps SET pending = ? WHERE execution_id = ? AND step_key = ? "
-            "AND status = 'pending'",
-            (pending, execution_id, step_key),
+            "UPDATE steps SET pending = ?, fail_fast = ?, min_success = ? WHERE execution_id = ? "
+            "AND step_key = ? AND status = 'pending'",
+            (pending, int(fail_fast), min_success, execution_id, step_key),
         )
 
     async def resolve_step(
@@ -371,19 +378,25 @@ class SqliteTx(RegistryOps, StoreTx):
 
     async def decrement_pending(
         self, decrements: Mapping[tuple[str, str], int]
-    ) -> list[tuple[str, str]]:
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         done: list[tuple[str, str]] = []
+        with_policy: list[tuple[str, str]] = []
         for (parent, key), n in decrements.items():
             row = self._c.execute(
                 # A child that finished before its parent suspended is not in `pending`
                 # (the suspension counts unfinished children only): leave it at 0.
                 "UPDATE steps SET pending = pending - ? WHERE execution_id = ? "
-                "AND step_key = ? AND status = 'pending' AND pending > 0 RETURNING pending",
+                "AND step_key = ? AND status = 'pending' AND pending > 0 "
+                "RETURNING pending, fail_fast, min_success",
                 (n, parent, key),
             ).fetchone()
-            if row is not None and row[0] <= 0:
+            if row is None:
+                continue
+            if row[0] <= 0:
                 done.append((parent, key))
-        return done
+            elif row[1] or row[2] is not None:
+                with_policy.append((parent, key))
+        return done, with_policy
 
     async def child_outcomes(self, parent_id: str, step_key: str) -> list[ChildOutcome]:
         return [

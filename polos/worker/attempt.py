@@ -28,6 +28,7 @@ from polos.sdk.errors import (
     PayloadValidationError,
     StepExecutionError,
     ValueTooLargeError,
+    WorkflowDivergenceError,
 )
 from polos.sdk.hooks import HookAction, HookContext, HookResult
 from polos.sdk.step import Step, StepSlot, oversize
@@ -45,6 +46,7 @@ _NOT_RETRYABLE = (
     DuplicateStepKeyError,
     InvalidStepKeyError,
     ClientCallInWorkflowError,
+    WorkflowDivergenceError,
 )
 
 
@@ -141,6 +143,11 @@ class Attempt:
                 f"execution {self.id}: step {step_key!r} called after the attempt ended"
             )
         return self._journal.take(step_key, kind)
+
+    def patched(self, change_id: str) -> tuple[StepSlot, bool, bool]:
+        if self._over:
+            raise AttemptOver(f"execution {self.id}: patched called after the attempt ended")
+        return self._journal.patched(change_id)
 
     async def durable(self) -> None:
         while self._acks:
@@ -254,6 +261,8 @@ class Attempt:
             if wf.on_end:
                 result = await self._run_hooks("on_end", wf.on_end, payload, result)
         except _Suspended as suspended:
+            if self._journal.divergence is not None:
+                return self._failure(self._journal.divergence, retryable=False)
             return protocol.SuspendOutcome(
                 step_key=suspended.step_key, final_state=self._state_text()
             )
@@ -262,7 +271,11 @@ class Attempt:
                 return None
             raise
         except Exception as exc:
-            return self._failure(exc, retryable=not isinstance(exc, _NOT_RETRYABLE))
+            # A divergence fails the execution even when user code caught it.
+            failure = self._journal.divergence or exc
+            return self._failure(failure, retryable=not isinstance(failure, _NOT_RETRYABLE))
+        if self._journal.divergence is not None:
+            return self._failure(self._journal.divergence, retryable=False)
         try:
             encoded = codec.encode(result)
         except codec.EncodeError as exc:
@@ -327,6 +340,8 @@ class Attempt:
                 info["message"],
                 exc_info=exc,
             )
+        elif isinstance(exc, WorkflowDivergenceError):
+            log.error("execution %s of %r failed: %s", self.id, self.workflow.id, exc)
         return protocol.FailOutcome(
             error=protocol.StoredError(**info),
             retryable=retryable,

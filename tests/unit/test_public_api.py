@@ -34,6 +34,7 @@ EXPECTED = {
     "Worker",
     "Workflow",
     "WorkflowContext",
+    "WorkflowDivergenceError",
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowTimeoutError",

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import pytest
 
-from polos import DuplicateStepKeyError, protocol
+from polos import DuplicateStepKeyError, WorkflowDivergenceError, protocol
 from polos.model import StepKind
 from polos.sdk.errors import InvalidStepKeyError
 from polos.worker.journal import Journal
@@ -93,6 +93,7 @@ def test_recorded_entries_are_returned_for_recorded_keys() -> None:
     a = _entry("a", result='{"x":1}', output_schema="mod:Model")
     failed = _entry(
         "b",
+        position=1,
         status="failed",
         result=None,
         error=protocol.StoredError(type="ValueError", message="bad input"),
@@ -117,7 +118,7 @@ def test_recorded_falsy_results_count_as_recorded(text: str) -> None:
 
 
 def test_positions_increase_in_call_order() -> None:
-    journal = Journal(WORKFLOW, EXECUTION, [_entry("second"), _entry("first")])
+    journal = Journal(WORKFLOW, EXECUTION, [_entry("second", position=1), _entry("first")])
     keys = ["first", "second", "third", "x", "a"]
     positions = [journal.take(k, StepKind.RUN).position for k in keys]
     assert positions == [0, 1, 2, 3, 4]
@@ -132,3 +133,92 @@ def test_pending_entries_are_not_treated_as_recorded() -> None:
     # ...but its key is still taken for this attempt.
     with pytest.raises(DuplicateStepKeyError):
         journal.take("reviews", StepKind.BATCH_WAIT)
+
+
+# ---------------------------------------------------------------- divergence and patched
+
+
+def _recorded(*steps: tuple[str, str]) -> list[Any]:
+    return [_entry(key, kind=kind, position=i, result="{}") for i, (key, kind) in enumerate(steps)]
+
+
+def test_the_same_steps_in_the_same_order_replay_cleanly() -> None:
+    journal = Journal(WORKFLOW, EXECUTION, _recorded(("a", "run"), ("w", "wait")))
+    assert journal.take("a", StepKind.RUN).recorded is not None
+    assert journal.take("w", StepKind.WAIT).recorded is not None
+    assert journal.take("beyond", StepKind.RUN).recorded is None  # past the journal: new
+    assert journal.divergence is None
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "what"),
+    [
+        (
+            "inserted",
+            StepKind.RUN,
+            "recorded step 'w' (wait) there, the code asked for step 'inserted' (run)",
+        ),
+        ("w", StepKind.RUN, "recorded step 'w' (wait) there, the code asked for step 'w' (run)"),
+    ],
+)
+def test_another_step_at_a_recorded_position_diverges(key: str, kind: StepKind, what: str) -> None:
+    journal = Journal(WORKFLOW, EXECUTION, _recorded(("a", "run"), ("w", "wait")))
+    journal.take("a", StepKind.RUN)
+    with pytest.raises(WorkflowDivergenceError) as raised:
+        journal.take(key, kind)
+    error = raised.value
+    assert what in str(error)
+    assert f"workflow {WORKFLOW!r}" in str(error) and "position 1" in str(error)
+    assert (error.position, error.recorded, error.requested) == (1, ("w", "wait"), (key, kind))
+    # Sticky: the attempt fails with it even if user code caught it and went on.
+    assert journal.divergence is error
+    with pytest.raises(WorkflowDivergenceError):
+        journal.take("anything", StepKind.RUN)
+
+
+def test_a_recorded_step_asked_for_at_another_position_diverges() -> None:
+    # Position 1 never got a record (e.g. a concurrent step cut short by a crash).
+    journal = Journal(WORKFLOW, EXECUTION, [_entry("a"), _entry("c", position=2)])
+    journal.take("a", StepKind.RUN)
+    with pytest.raises(WorkflowDivergenceError, match="recorded at position 2"):
+        journal.take("c", StepKind.RUN)
+
+
+def test_patched_is_true_for_new_executions_and_false_for_old_ones() -> None:
+    fresh = Journal(WORKFLOW, EXECUTION, [])
+    slot, value, new = fresh.patched("change")
+    assert (slot.key, slot.kind, slot.position, value, new) == (
+        "patched:change",
+        StepKind.PATCHED,
+        0,
+        True,
+        True,
+    )
+    assert fresh.patched("change")[1:] == (True, False)  # asked again: same answer, no record
+    assert fresh.take("next", StepKind.RUN).position == 0  # markers take no position
+
+    old = Journal(WORKFLOW, EXECUTION, _recorded(("a", "run"), ("w", "wait_for_event")))
+    old.take("a", StepKind.RUN)
+    assert old.patched("change")[1:] == (False, True)  # recorded past this point: old path
+    assert old.take("w", StepKind.WAIT_EVENT).recorded is not None
+    assert old.divergence is None
+
+    # An old execution that had not got this far takes the new path.
+    short = Journal(WORKFLOW, EXECUTION, _recorded(("a", "run")))
+    short.take("a", StepKind.RUN)
+    assert short.patched("change")[1] is True
+
+
+def test_a_recorded_marker_keeps_its_answer() -> None:
+    marker = _entry("patched:change", kind="patched", result="false", position=1)
+    journal = Journal(WORKFLOW, EXECUTION, [_entry("a"), marker])
+    journal.take("a", StepKind.RUN)
+    assert journal.patched("change")[1:] == (False, False)
+
+
+def test_marker_keys_are_reserved() -> None:
+    journal = Journal(WORKFLOW, EXECUTION, [])
+    with pytest.raises(InvalidStepKeyError, match="reserved"):
+        journal.take("patched:x", StepKind.RUN)
+    with pytest.raises(InvalidStepKeyError):
+        journal.patched("")

@@ -213,6 +213,7 @@ def _wire(execution: ClaimedExecution) -> protocol.ClaimedExecutionWire:
             protocol.JournalEntry(
                 key=s.step_key,
                 kind=s.kind.value,
+                position=s.position,
                 status=s.status.value,
                 result=s.result_json,
                 error=protocol.StoredError(type=s.error.type, message=s.error.message)

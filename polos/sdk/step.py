@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from polos import codec, protocol
 from polos.model import StepKind
 from polos.sdk.errors import StepExecutionError
+from polos.sdk.threads import run_in_thread
 from polos.sdk.workflow import Workflow, get_workflow
 from polos.types.types import BatchStepResult, BatchWorkflowInput
 
@@ -174,7 +175,7 @@ class Step:
                 if inspect.iscoroutinefunction(func):
                     value = await func(*args, **kwargs)
                 else:
-                    value = await asyncio.to_thread(func, *args, **kwargs)
+                    value = await run_in_thread(func, *args, **kwargs)
                     if inspect.isawaitable(value):
                         value = await value
                 break

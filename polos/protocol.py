@@ -499,3 +499,33 @@ class ClockAdvance(_Strict):
 class ClockView(BaseModel):
     now: float
     offset: float
+
+
+class ClockAgenda(BaseModel):
+    """The test clock's view of the work (`GET /api/v1/testing/agenda`; `polos.testing`).
+
+    `settled`: nothing is running, no queued execution is due for a workflow a live worker
+    serves, and no timer or schedule slot is due (`running == runnable == due == 0`).
+    `next_due_at` is the earliest moment something falls due by itself: a durable timer (a
+    wait, a wait or suspend timeout, a run timeout, a partial event batch), a schedule slot or
+    a delayed retry; `next_due_kind` says which."""
+
+    now: float
+    offset: float
+    settled: bool
+    running: int
+    # Queued, due, and served by a live worker: a worker will take them.
+    runnable: int
+    # Queued and due, but no live worker serves their workflow: they wait for one.
+    unserved: int
+    # Timers and schedule slots due by `now` and not fired yet.
+    due: int
+    next_due_at: float | None = None
+    next_due_kind: str | None = None
+    # Some of the executions that keep it from being settled ("workflow_id execution_id status").
+    busy: list[str] = []
+
+
+# --------------------------------------------------------------------------- observability
+# What the CLI and the dashboard read: journals with timings, progress of fan-outs, trees,
+# queues, recent events (docs/cli.md).

@@ -32,6 +32,7 @@ from polos.model import (
     WorkerInfo,
     WorkflowRegistration,
 )
+from polos.store.agenda_ops import AgendaOps
 from polos.store.model_ops import ModelOps
 
 T = TypeVar("T")
@@ -86,7 +87,7 @@ class NoWakeups:
 UsageKey = tuple[str, str, str]  # (project_id, queue_name, concurrency_key)
 
 
-class StoreTx(ModelOps, abc.ABC):
+class StoreTx(ModelOps, AgendaOps, abc.ABC):
     """Operations inside one unit of work. Only this layer speaks SQL."""
 
     @abc.abstractmethod

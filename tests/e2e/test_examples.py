@@ -12,7 +12,8 @@ main.py moves the server's clock (`polos.testing.advance_clock`) needs `--test-c
 it, examples/schedules skips that part and still exits 0, so add such an example there.
 
 examples/parallel_review is left out: it is `make demo`'s example, run (and its output checked
-line by line) by test_example_parallel_review.py.
+line by line) by test_example_parallel_review.py. examples/testing is left out too: it is a test
+suite (polos.testing), not a demo; tests/harness/test_example.py runs it.
 
 Self-contained and SQLite-only: uses no fixture of this suite (the demo starts its own
 processes), so it does not take the `backend` parameter.
@@ -31,8 +32,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "scripts" / "demo.py"
 EXAMPLES = REPO / "examples"
-# Covered by test_example_parallel_review.py.
-EXCLUDED = {"parallel_review"}
+# Covered by test_example_parallel_review.py and tests/harness/test_example.py.
+EXCLUDED = {"parallel_review", "testing"}
 DEMO_ARGS: dict[str, list[str]] = {
     "schedules": ["--test-clock"],
 }

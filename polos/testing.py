@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from polos import codec, protocol
+from polos.sdk import clock as workflow_clock
 from polos.sdk.client import ClientLike, PolosClient, as_client
 from polos.sdk.workflow import Workflow
 
@@ -398,6 +399,9 @@ class Environment:
         server.lifespan = config.lifespan_class(config)
         self._server = server
         self._state = app.state.polos
+        # Workflows in this process see the server's clock (ctx.step.now, wait_until).
+        server_clock = self._state.clock
+        server_clock.on_advance(lambda _: workflow_clock.set_offset(server_clock.offset))
         self._settings = settings
         try:
             await server.startup()
@@ -410,6 +414,7 @@ class Environment:
         self.url = f"http://127.0.0.1:{port}"
 
     async def _stop_server(self) -> None:
+        workflow_clock.set_offset(0.0)
         server, self._server = self._server, None
         if server is None:
             return

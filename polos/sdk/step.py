@@ -16,7 +16,6 @@ import contextlib
 import inspect
 import os
 import random as _random
-import time
 import uuid as _uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pydantic import BaseModel
 
 from polos import codec, protocol
 from polos.model import StepKind
+from polos.sdk import clock
 from polos.sdk.errors import StepExecutionError
 from polos.sdk.threads import run_in_thread
 from polos.sdk.workflow import Workflow, get_workflow
@@ -242,7 +242,7 @@ class Step:
         slot = self._rt.begin(step_key, StepKind.NOW)
         if slot.recorded is not None:
             return int(self._replay_value(slot.recorded))
-        return int(self._record_value(slot, int(time.time() * 1000)))
+        return int(self._record_value(slot, int(clock.now() * 1000)))
 
     async def random(self, step_key: str) -> float:
         """A float in [0, 1), the same on every replay."""
@@ -598,7 +598,7 @@ class Step:
         if timestamp.tzinfo is None:
             timestamp = timestamp.replace(tzinfo=UTC)
         until = timestamp.timestamp()
-        total = until - time.time()
+        total = until - clock.now()
         if total <= 0:
             message = f"Step '{step_key}': wait date {timestamp.isoformat()} is in the past"
             self._rt.record(_error_report(slot, "ValueError", message))
@@ -609,7 +609,7 @@ class Step:
         if total <= wait_threshold_seconds():
             await self._rt.durable()
             await asyncio.sleep(total)
-            ended = datetime.fromtimestamp(time.time(), UTC).isoformat()
+            ended = datetime.fromtimestamp(clock.now(), UTC).isoformat()
             self._rt.record(
                 protocol.StepReport(
                     key=slot.key,

@@ -5,7 +5,7 @@ from a durable step (a replay does not append twice)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -117,6 +117,17 @@ async def h_busy(ctx: WorkflowContext, payload: dict[str, Any]) -> str:
     return "done"
 
 
+@workflow(id="h_clock_reader")
+async def h_clock_reader(ctx: WorkflowContext, payload: dict[str, Any]) -> list[int]:
+    """Reads the time through ctx.step, waits a day after it, reads it again."""
+    first = await ctx.step.now("first")
+    await ctx.step.wait_for("nap", days=1)
+    second = await ctx.step.now("second")
+    later = datetime.fromtimestamp(second / 1000 + 3600, UTC)
+    await ctx.step.wait_until("an_hour_after", later)
+    return [first, second, await ctx.step.now("third")]
+
+
 @workflow(id="h_hourly", schedule="0 * * * *")
 async def h_hourly(ctx: WorkflowContext, payload: SchedulePayload) -> str:
     await note(ctx, "slot", payload.timestamp)
@@ -147,6 +158,7 @@ PLAIN = [
     h_sleeper,
     h_chain,
     h_until,
+    h_clock_reader,
     h_approval,
     h_flaky,
     h_busy,

@@ -49,6 +49,21 @@ async def test_wait_until_a_moment_of_the_environments_clock() -> None:
         assert moment(row["completed_at"]) >= at
 
 
+async def test_workflow_code_sees_the_environments_clock() -> None:
+    async with Environment(workflows=apps.PLAIN) as env:
+        await env.advance(days=10)  # far from the real time
+        handle = await apps.h_clock_reader.invoke(env.client, {})
+        await env.settle()
+        start = env.now().timestamp()
+        await env.advance(days=1)
+        assert await status(env, handle.id) == "waiting"  # on the hour it computed itself
+        await env.advance(hours=1)
+        first, second, third = await handle.result(env.client, timeout=5)
+        assert abs(first / 1000 - start) < 60  # ctx.step.now: the environment's time
+        assert 86_400 <= (second - first) / 1000 < 86_400 + 60
+        assert 3_600 <= (third - second) / 1000 < 3_600 + 60
+
+
 async def test_suspend_timeout_fires() -> None:
     async with Environment(workflows=apps.PLAIN) as env:
         timing_out = await apps.h_approval.invoke(env.client, {"timeout": 3600})

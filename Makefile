@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit e2e bench clean
+.PHONY: install demo test lint typecheck unit e2e screenshots bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,11 @@ typecheck: install
 	$(BIN)/mypy
 
 # The PostgreSQL half of the suites needs a server: scripts/ensure-postgres starts (or
-# installs) one on 127.0.0.1:5432 unless POLOS_TEST_PG_ADMIN_URL points elsewhere.
+# installs) one on 127.0.0.1:5432 unless POLOS_TEST_PG_ADMIN_URL points elsewhere. The
+# dashboard's browser test needs Debian's chromium: scripts/ensure-chromium installs it.
 test: lint typecheck
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(BIN)/pytest -q
 
 unit: install
@@ -37,7 +39,13 @@ unit: install
 
 e2e: install
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(BIN)/pytest -q tests/e2e
+
+# The dashboard's screenshots in docs/img (a 1,000-child fan-out, photographed by chromium).
+screenshots: install
+	scripts/ensure-chromium
+	$(BIN)/python scripts/screenshots.py
 
 bench: install
 	$(BIN)/python bench/fanout.py

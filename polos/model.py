@@ -159,6 +159,8 @@ class StepRecord:
     result_json: str | None = None
     error: ErrorInfo | None = None
     output_schema: str | None = None
+    # How long the step's body took, as the worker measured it (None when not reported).
+    duration_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -276,12 +278,18 @@ class RegisteredWorkflow:
 
 @dataclass(slots=True)
 class ExecutionFilter:
-    """What `GET /api/v1/executions` asks for; newest first, before `before` (a cursor)."""
+    """What `GET /api/v1/executions` asks for; newest first (by `created_at`, then insertion
+    order), strictly before `before` = (created_at, insertion order) (a cursor)."""
 
     status: ExecutionStatus | None = None
     workflow_id: str | None = None
     parent_execution_id: str | None = None
-    before: tuple[float, str] | None = None
+    root_execution_id: str | None = None
+    error_type: str | None = None
+    # created_after <= created_at < created_before (unix seconds).
+    created_after: float | None = None
+    created_before: float | None = None
+    before: tuple[float, int] | None = None
     limit: int = 50
 
 

@@ -212,7 +212,7 @@ class Environment:
         wait_threshold_seconds: float = 0.0,
         settle_timeout: float = DEFAULT_SETTLE_TIMEOUT,
     ) -> None:
-        # The bounds of the server's command line (polos/cli.py).
+        # The bounds of the server's command line (polos/cli/server.py).
         if lease_seconds < 0.5:
             raise ValueError(f"lease_seconds must be at least 0.5, not {lease_seconds}")
         if not 0 <= max_retries <= 100:

@@ -12,12 +12,12 @@ The primitives talk to the attempt that runs the execution through `StepRuntime`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import os
 import random as _random
+import time
 import uuid as _uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
@@ -31,6 +31,7 @@ from polos.sdk.errors import StepExecutionError
 from polos.sdk.threads import run_in_thread
 from polos.sdk.workflow import Workflow, get_workflow
 from polos.types.types import BatchStepResult, BatchWorkflowInput
+from polos.worker.tracing import AttemptTracing, TraceScope
 
 if TYPE_CHECKING:
     from polos.sdk.client import ExecutionHandle
@@ -46,6 +47,8 @@ class StepSlot:
     kind: StepKind
     position: int
     recorded: protocol.JournalEntry | None
+    # When the step's body started (time.perf_counter()), for its duration; 0: not yet.
+    started: float = 0.0
 
 
 class StepRuntime(Protocol):
@@ -60,6 +63,10 @@ class StepRuntime(Protocol):
 
     @property
     def project_id(self) -> str: ...
+
+    @property
+    def tracing(self) -> AttemptTracing | None:
+        """The spans of this attempt; None when tracing is off."""
 
     def begin(self, step_key: str, kind: StepKind) -> StepSlot:
         """Take a step key (DuplicateStepKeyError if taken) and return its record, if any."""
@@ -99,6 +106,7 @@ def _error_report(slot: StepSlot, error_type: str, message: str) -> protocol.Ste
         status="failed",
         position=slot.position,
         error=protocol.StoredError(type=error_type, message=message),
+        duration_seconds=time.perf_counter() - slot.started if slot.started else None,
     )
 
 
@@ -124,16 +132,6 @@ def _raise_recorded(entry: protocol.JournalEntry) -> NoReturn:
 def _backoff(attempt: int, base_delay: float, max_delay: float) -> float:
     delay = float(min(base_delay * (2**attempt), max_delay))
     return delay * (0.5 + _random.random() / 2)  # equal jitter: spreads retries of a fan-out
-
-
-class _NoopSpan:
-    """Stands in for an OpenTelemetry span until tracing arrives (issue 7)."""
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        pass
-
-    def add_event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
-        pass
 
 
 class Step:
@@ -169,6 +167,7 @@ class Step:
         if slot.recorded is not None:
             return self._replay_value(slot.recorded)
         await self._rt.durable()
+        slot.started = time.perf_counter()
         attempts = max(0, int(max_retries)) + 1
         for attempt in range(attempts):
             try:
@@ -215,6 +214,7 @@ class Step:
                 position=slot.position,
                 result=encoded.text,
                 output_schema=encoded.schema,
+                duration_seconds=time.perf_counter() - slot.started if slot.started else None,
             )
         )
         # Return what a replay will return: the value after its JSON round trip, rebuilt into
@@ -745,10 +745,14 @@ class Step:
 
     # -- tracing -----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def trace(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[_NoopSpan]:
-        """A custom span around a block (not durable). Spans are not exported yet."""
-        yield _NoopSpan()
+    def trace(self, name: str, attributes: dict[str, Any] | None = None) -> TraceScope:
+        """A custom OpenTelemetry span around a block: `with ctx.step.trace("parse") as
+        span:` (or `async with`). Not durable and takes no step key: a replay that runs the
+        block again opens it again. It is a child of the current span (the step whose body
+        runs it, else the execution's) and current inside the block; an exception marks it
+        ERROR and is re-raised. With tracing off (docs/observability.md) the span is a no-op
+        that accepts `set_attribute`, `add_event`, ... and records nothing."""
+        return TraceScope(self._rt.tracing, name, attributes)
 
 
 def _rebuild_child_result(workflow_id: str, value: Any, schema: str | None) -> Any:

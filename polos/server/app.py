@@ -19,11 +19,15 @@ from polos import protocol
 from polos.server.auth import ApiKeyMiddleware, KeyCache
 from polos.server.clock import grant_restart_grace, run_clock
 from polos.server.clocks import Clock
+from polos.server.dashboard import mount as mount_dashboard
 from polos.server.http import ApiError, error_response
+from polos.server.metrics import Metrics, RequestCounter
 from polos.server.routes import (
     events,
     executions,
     health,
+    metrics,
+    observe,
     schedules,
     testing,
     workers,
@@ -52,7 +56,14 @@ _BODY_MODELS: list[type[BaseModel]] = [
 
 def create_app(store: Store, settings: Settings) -> FastAPI:
     clock = Clock()
-    state = ServerState(store=store, signals=Signals(clock), settings=settings, clock=clock)
+    state = ServerState(
+        store=store,
+        signals=Signals(clock),
+        settings=settings,
+        clock=clock,
+        metrics=Metrics(store, clock, settings.lease_seconds),
+    )
+    state.signals.observer = state.metrics.observe
     store.attach(state.signals)
 
     @contextlib.asynccontextmanager
@@ -76,13 +87,17 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     )
     app.state.polos = state
     app.add_middleware(ApiKeyMiddleware, keys=KeyCache(store), required=settings.auth_required)
+    app.add_middleware(RequestCounter, metrics=state.metrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(executions.router)
+    app.include_router(observe.router)
     app.include_router(workers.router)
     app.include_router(workflows.router)
     app.include_router(events.router)
     app.include_router(schedules.router)
     app.include_router(testing.router)
+    mount_dashboard(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:

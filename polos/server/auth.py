@@ -2,11 +2,11 @@
 
 A key is `polos_` + 32 random bytes (base64url). Only its SHA-256 hash is stored, with its first
 characters to recognise it in lists; it belongs to one project. When the server requires keys
-(any non-loopback address, or `--require-api-keys`), every request but `/health` and the API's
-description must carry `Authorization: Bearer <key>`; the key's project is the request's
-project (an `X-Project-ID` naming another project is refused). A key presented in local mode is
-checked too and sets the project. Lookups are cached for a few seconds, so a revoked key stops
-working within `CACHE_SECONDS`.
+(any non-loopback address, or `--require-api-keys`), every request but `/health`, the API's
+description and the dashboard's static files (`/`, `/ui/...`) must carry `Authorization: Bearer
+<key>`; the key's project is the request's project (an `X-Project-ID` naming another project is
+refused). A key presented in local mode is checked too and sets the project. Lookups are cached
+for a few seconds, so a revoked key stops working within `CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from polos.store.base import Store, StoreTx, StoreUnavailable
 
 KEY_PREFIX = "polos_"
 CACHE_SECONDS = 5.0
-OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The dashboard's page and assets hold no data (the page asks the API, with the key the user
+# enters), so they load without a key.
+OPEN_PATHS = frozenset(
+    {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"}
+)
+OPEN_PREFIXES = ("/ui/",)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -97,7 +102,8 @@ class ApiKeyMiddleware:
         self.required = required
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

@@ -58,8 +58,10 @@ async def _cancel(
     # A parent outside the cancelled set waits for these children: they count as finished.
     finished: Counter[tuple[str, str]] = Counter()
     roots = []
+    counted = tx.observe().finished
     for r in rows:
         tx.notify_final(r.id)
+        counted[(r.project_id, r.workflow_id, ExecutionStatus.CANCELLED.value)] += 1
         if r.parent_execution_id is None:
             roots.append(r)
         elif r.notify_parent and r.parent_step_key and r.parent_execution_id not in ids:

@@ -25,6 +25,7 @@ class _Candidate:
     id: str
     queue: str
     key: str
+    ready_at: float
 
 
 async def claim(
@@ -48,7 +49,7 @@ async def claim(
         if limit is None:
             rows = await tx.ready_candidates(project, queue, worker.workflow_ids, now, max_count)
             for execution_id, key, ready_at in rows:
-                picked.append((ready_at, order, _Candidate(execution_id, queue, key)))
+                picked.append((ready_at, order, _Candidate(execution_id, queue, key, ready_at)))
                 order += 1
         else:
             await tx.lock_queue_for_claim(project, queue)
@@ -61,7 +62,7 @@ async def claim(
                     continue
                 usage[key] = usage.get(key, 0) + 1
                 # Round-robin order across keys (not age) inside a limited queue.
-                picked.append((ready_at, order, _Candidate(execution_id, queue, key)))
+                picked.append((ready_at, order, _Candidate(execution_id, queue, key, ready_at)))
                 order += 1
         if picked:
             per_queue.append(picked)
@@ -71,9 +72,11 @@ async def claim(
     claimed = await tx.mark_running([c.id for c in chosen], worker.id, now + lease_seconds, now)
     won = {c.id for c in claimed}
     usage_delta: Counter[UsageKey] = Counter()
+    latencies = tx.observe().dispatch_latencies
     for c in chosen:
         if c.id in won:
             usage_delta[(project, c.queue, c.key)] += 1
+            latencies.append(now - c.ready_at)
     await tx.adjust_usage(usage_delta)
     journals = await tx.load_journals([c.id for c in claimed])
     for execution in claimed:

@@ -76,6 +76,11 @@ async def apply_reports(
             continue
         result = await _apply_item(tx, settings, row, item, batch, now)
         results.append(result)
+        for step in item.steps:
+            if step.duration_seconds is not None:
+                tx.observe().step_durations.append(
+                    (row.workflow_id, step.kind, step.status, step.duration_seconds)
+                )
         if result.status == "requeued" or item.outcome is not None:
             # The attempt is over: later items of the same request about this execution are
             # refused like any stale report.
@@ -108,6 +113,7 @@ def _step_record(step: protocol.StepReport) -> StepRecord:
         result_json=step.result,
         error=ErrorInfo(step.error.type, step.error.message) if step.error else None,
         output_schema=step.output_schema,
+        duration_seconds=step.duration_seconds,
     )
 
 
@@ -240,6 +246,7 @@ async def _finished(
     if row.notify_parent and row.parent_execution_id and row.parent_step_key:
         batch.finished_children[(row.parent_execution_id, row.parent_step_key)] += 1
     tx.notify_final(row.id)
+    tx.observe().finished[(row.project_id, row.workflow_id, status.value)] += 1
     if row.parent_execution_id is None:  # roots tell their watchers (stream_workflow)
         finish = events.finish_event(
             row.project_id,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from polos.server.clocks import Clock
+from polos.store.metrics_ops import Observations
 
 
 class Signals:
@@ -24,6 +26,8 @@ class Signals:
         # Set when a timer is added or the clock moves: the clock loop looks again at once.
         self.clock_kick = asyncio.Event()
         self.closing = False
+        # Where what committed units did goes (the server's metrics; polos/server/metrics.py).
+        self.observer: Callable[[Observations], None] | None = None
 
     def close(self) -> None:
         """Wake every parked long-poll and answer later ones at once: the server is stopping,
@@ -93,6 +97,12 @@ class Signals:
         for event in self._topics.values():
             event.set()
         self._topics.clear()
+
+    # -- metrics -----------------------------------------------------------------------
+
+    def observed(self, observations: Observations) -> None:
+        if self.observer is not None:
+            self.observer(observations)
 
     # -- final statuses ----------------------------------------------------------------
 

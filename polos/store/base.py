@@ -21,7 +21,6 @@ from polos.model import (
     ChildOutcome,
     ClaimedExecution,
     ErrorInfo,
-    ExecutionFilter,
     ExecutionRow,
     FenceRow,
     FinalUpdate,
@@ -33,7 +32,9 @@ from polos.model import (
     WorkflowRegistration,
 )
 from polos.store.agenda_ops import AgendaOps
+from polos.store.metrics_ops import MetricsOps, Observations
 from polos.store.model_ops import ModelOps
+from polos.store.observe_ops import ObserveOps
 
 T = TypeVar("T")
 
@@ -61,6 +62,10 @@ class Wakeups(Protocol):
     def wake_everyone(self) -> None:
         """Notifications may have been missed (a listening connection dropped)."""
 
+    def observed(self, observations: Observations) -> None:
+        """What a committed unit did, for this replica's metrics (not a wake-up; never sent
+        to other replicas)."""
+
 
 class NoWakeups:
     """Wake-ups nobody listens to (tools that open a store without a server)."""
@@ -83,16 +88,32 @@ class NoWakeups:
     def wake_everyone(self) -> None:
         pass
 
+    def observed(self, observations: Observations) -> None:
+        pass
+
 
 UsageKey = tuple[str, str, str]  # (project_id, queue_name, concurrency_key)
 
 
-class StoreTx(ModelOps, AgendaOps, abc.ABC):
+class StoreTx(ModelOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
     """Operations inside one unit of work. Only this layer speaks SQL."""
+
+    _wakeups: Wakeups
+    _observations: Observations | None = None
 
     @abc.abstractmethod
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` after the unit's transaction committed."""
+
+    def observe(self) -> Observations:
+        """This unit's observations for the metrics (store/metrics_ops.py): handed to
+        `Wakeups.observed` once the unit committed."""
+        observations = self._observations
+        if observations is None:
+            observations = self._observations = Observations()
+            wakeups = self._wakeups
+            self.on_commit(lambda: wakeups.observed(observations))
+        return observations
 
     # -- wake-ups, delivered once the unit committed (to every replica on PostgreSQL) ------
 
@@ -209,11 +230,6 @@ class StoreTx(ModelOps, AgendaOps, abc.ABC):
     @abc.abstractmethod
     async def insert_executions(self, rows: Sequence[NewExecution], now: float) -> set[str]:
         """Insert queued executions, ignoring IDs that exist; return the IDs inserted."""
-
-    @abc.abstractmethod
-    async def list_executions(
-        self, project_id: str, query: ExecutionFilter
-    ) -> list[ExecutionRow]: ...
 
     @abc.abstractmethod
     async def list_workflows(self, project_id: str) -> list[RegisteredWorkflow]: ...

@@ -20,7 +20,6 @@ from polos.model import (
     ChildOutcome,
     ClaimedExecution,
     ErrorInfo,
-    ExecutionFilter,
     ExecutionRow,
     ExecutionStatus,
     FenceRow,
@@ -41,7 +40,6 @@ from polos.store.rows import (
     FINAL,
     Row,
     error_info,
-    execution_list_sql,
     execution_row,
     fence_row,
 )
@@ -404,10 +402,6 @@ class PgTx(StoreTx):
             inserted.update(r[0] for r in found)
         return inserted
 
-    async def list_executions(self, project_id: str, query: ExecutionFilter) -> list[ExecutionRow]:
-        sql, params = execution_list_sql(project_id, query, lambda n: f"${n}")
-        return [execution_row(r) for r in await self._c.fetch(sql, *params)]
-
     async def list_workflows(self, project_id: str) -> list[RegisteredWorkflow]:
         rows = await self._c.fetch(
             "SELECT workflow_id, queue_name, registered_at, last_registered_at "
@@ -564,8 +558,9 @@ class PgTx(StoreTx):
     ) -> None:
         await self._c.executemany(
             "INSERT INTO steps (execution_id, step_key, position, kind, status, result, "
-            "error_type, error_message, output_schema, created_at, completed_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+            "error_type, error_message, output_schema, created_at, completed_at, "
+            "duration_seconds) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
             [
                 (
                     execution_id,
@@ -579,6 +574,7 @@ class PgTx(StoreTx):
                     s.output_schema,
                     now,
                     None if s.status is StepStatus.PENDING else now,
+                    s.duration_seconds,
                 )
                 for s in steps
             ],

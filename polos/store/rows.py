@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from polos.model import ErrorInfo, ExecutionFilter, ExecutionRow, ExecutionStatus, FenceRow
+from polos.model import ErrorInfo, ExecutionRow, ExecutionStatus, FenceRow
 
 T = TypeVar("T")
 
@@ -107,29 +107,3 @@ def fence_row(r: Row) -> FenceRow:
         session_id=r[15],
         user_id=r[16],
     )
-
-
-def execution_list_sql(
-    project_id: str, query: ExecutionFilter, placeholder: Callable[[int], str]
-) -> tuple[str, list[Any]]:
-    """The SELECT of `list_executions` for either dialect (`placeholder(n)`: ? or $n)."""
-    where = ["project_id = {}"]
-    params: list[Any] = [project_id]
-    if query.status is not None:
-        where.append("status = {}")
-        params.append(query.status.value)
-    if query.workflow_id is not None:
-        where.append("workflow_id = {}")
-        params.append(query.workflow_id)
-    if query.parent_execution_id is not None:
-        where.append("parent_execution_id = {}")
-        params.append(query.parent_execution_id)
-    if query.before is not None:
-        where.append("(created_at < {} OR (created_at = {} AND id < {}))")
-        params += [query.before[0], query.before[0], query.before[1]]
-    params.append(query.limit)
-    sql = (
-        f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE {' AND '.join(where)} "
-        "ORDER BY created_at DESC, id DESC LIMIT {}"
-    )
-    return sql.format(*(placeholder(i + 1) for i in range(len(params)))), params

@@ -13,7 +13,6 @@ from polos.model import (
     ChildOutcome,
     ClaimedExecution,
     ErrorInfo,
-    ExecutionFilter,
     ExecutionRow,
     ExecutionStatus,
     FenceRow,
@@ -32,7 +31,6 @@ from polos.store.rows import (
     Row,
     chunks,
     error_info,
-    execution_list_sql,
     execution_row,
     fence_row,
     marks,
@@ -140,10 +138,6 @@ class SqliteTx(RegistryOps, StoreTx):
             ],
         )
         return {r.id for r in fresh}
-
-    async def list_executions(self, project_id: str, query: ExecutionFilter) -> list[ExecutionRow]:
-        sql, params = execution_list_sql(project_id, query, lambda _: "?")
-        return [execution_row(r) for r in self._c.execute(sql, params)]
 
     async def execution_by_idempotency_key(self, project_id: str, key: str) -> ExecutionRow | None:
         r = self._c.execute(
@@ -290,8 +284,9 @@ class SqliteTx(RegistryOps, StoreTx):
     ) -> None:
         self._c.executemany(
             "INSERT INTO steps (execution_id, step_key, position, kind, status, result, "
-            "error_type, error_message, output_schema, created_at, completed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "error_type, error_message, output_schema, created_at, completed_at, "
+            "duration_seconds) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (
                     execution_id,
@@ -305,6 +300,7 @@ class SqliteTx(RegistryOps, StoreTx):
                     s.output_schema,
                     now,
                     None if s.status is StepStatus.PENDING else now,
+                    s.duration_seconds,
                 )
                 for s in steps
             ],

@@ -35,6 +35,7 @@ from polos.sdk.step import Step, StepSlot, oversize
 from polos.sdk.workflow import Workflow
 from polos.worker.journal import Journal
 from polos.worker.reporter import Reporter
+from polos.worker.tracing import AttemptTracing, Tracing
 
 log = logging.getLogger("polos.worker.attempt")
 
@@ -73,6 +74,7 @@ class Attempt:
         deployment_id: str | None,
         on_done: Callable[[Attempt], None],
         max_value_bytes: int = 2 * 1024 * 1024,
+        tracing: Tracing | None = None,
     ) -> None:
         self.execution = execution
         self._max_value_bytes = max_value_bytes
@@ -88,6 +90,11 @@ class Attempt:
         self._over = False
         self._abandoned = False
         self.task: asyncio.Task[None] | None = None
+        self._failure_cause: BaseException | None = None
+        # None when tracing is off: then nothing below does any tracing work.
+        self.tracing: AttemptTracing | None = (
+            tracing.attempt(execution, workflow.id) if tracing is not None else None
+        )
         initial_state = codec.loads(execution.initial_state) if execution.initial_state else None
         self._context = WorkflowContext(
             workflow_id=workflow.id,
@@ -142,7 +149,10 @@ class Attempt:
             raise AttemptOver(
                 f"execution {self.id}: step {step_key!r} called after the attempt ended"
             )
-        return self._journal.take(step_key, kind)
+        slot = self._journal.take(step_key, kind)
+        if self.tracing is not None and slot.recorded is None:
+            self.tracing.step_begun(slot)
+        return slot
 
     def patched(self, change_id: str) -> tuple[StepSlot, bool, bool]:
         if self._over:
@@ -163,6 +173,8 @@ class Attempt:
         children: Sequence[protocol.ChildSubmission] = (),
         events: Sequence[protocol.EventPublish] = (),
     ) -> None:
+        if self.tracing is not None:
+            self.tracing.step_recorded(report, children)
         self._send(
             protocol.ReportItem(
                 execution_id=self.id,
@@ -179,6 +191,8 @@ class Attempt:
         children: Sequence[protocol.ChildSubmission],
         events: Sequence[protocol.EventPublish] = (),
     ) -> NoReturn:
+        if self.tracing is not None:
+            self.tracing.step_recorded(report, children)
         self._suspension = (report, list(children), list(events))
         raise _Suspended(report.key)
 
@@ -206,11 +220,17 @@ class Attempt:
 
     async def _run(self) -> None:
         token = set_current_attempt(self)
+        if self.tracing is not None:
+            self._context.otel_traceparent = self.tracing.parent_traceparent
+            self._context.otel_span_id = self.tracing.start()
+        outcome: Any = None
         try:
             outcome = await self._execute()
         finally:
             set_current_attempt(None)
             del token
+            if self.tracing is not None:
+                self.tracing.finish(outcome, self._failure_cause, self._abandoned)
         self._over = True
         if outcome is None or self._abandoned:
             return
@@ -330,6 +350,7 @@ class Attempt:
         return payload if phase == "on_start" else output
 
     def _failure(self, exc: BaseException, retryable: bool) -> protocol.FailOutcome:
+        self._failure_cause = exc
         info = codec.error_info(exc)
         if retryable:
             log.warning(

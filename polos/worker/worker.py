@@ -17,13 +17,14 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
-from polos import protocol
+from polos import gc_tuning, protocol
 from polos.sdk.client import ClientLike, PolosClient, api_error, as_client
 from polos.sdk.errors import PolosApiError
 from polos.sdk.transport import HttpTransport, Response, TransportError
 from polos.sdk.workflow import Workflow, get_all_workflows
 from polos.worker.attempt import Attempt
 from polos.worker.reporter import Reporter
+from polos.worker.tracing import Tracing
 
 log = logging.getLogger("polos.worker")
 
@@ -50,6 +51,10 @@ class Worker:
     `mode`, `worker_server_url`, `agents`, `tools` and `channels` are accepted for
     compatibility with upstream and ignored: workers pull work, they need no server of their
     own.
+
+    Tracing (docs/observability.md): spans of executions and steps are exported over OTLP
+    when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, or go to `tracer_provider` when one is given
+    (an OpenTelemetry `TracerProvider`); otherwise tracing is off.
     """
 
     def __init__(
@@ -65,6 +70,7 @@ class Worker:
         log_file: str | None = None,
         channels: Any = None,
         shutdown_grace_seconds: float = 5.0,
+        tracer_provider: Any = None,
     ) -> None:
         self.client: PolosClient = as_client(client)
         for name, value in (("mode", mode), ("worker_server_url", worker_server_url)):
@@ -92,6 +98,8 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._reporter = Reporter(self._send_reports)
         self._http: HttpTransport | None = None
+        self._tracer_provider = tracer_provider
+        self._tracing: Tracing | None = None
         self.started = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -110,6 +118,8 @@ class Worker:
         }
         if not self.workflows:
             log.warning("this worker serves no workflows: define them before starting it")
+        if self._tracing is None:
+            self._tracing = Tracing.create(self._tracer_provider)
         self._http = HttpTransport(
             self.client.api_url,
             self.client.headers(),
@@ -125,7 +135,11 @@ class Worker:
         self.started = True
 
     async def run(self) -> None:
-        """Run until SIGINT or SIGTERM (or `shutdown()`), then stop cleanly."""
+        """Run until SIGINT or SIGTERM (or `shutdown()`), then stop cleanly.
+
+        This is a worker process's main loop: it also sets the garbage collector for
+        throughput (polos.gc_tuning; POLOS_GC_THRESHOLDS=default leaves it alone)."""
+        gc_tuning.tune()
         loop = asyncio.get_running_loop()
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -177,6 +191,9 @@ class Worker:
                     await self._call_once("DELETE", f"/{self.worker_id}")
         if self._http is not None:
             await self._http.close()
+        if self._tracing is not None:
+            with contextlib.suppress(Exception):
+                await self._tracing.flush()
         self.started = False
         log.info("worker %s stopped", self.worker_id)
 
@@ -296,6 +313,7 @@ class Worker:
             self.deployment_id,
             self._finished,
             max_value_bytes=self.max_value_bytes,
+            tracing=self._tracing,
         )
         self._attempts[execution.id] = attempt
         attempt.start()

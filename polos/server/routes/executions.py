@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -11,7 +13,6 @@ from fastapi.responses import Response
 
 from polos import codec, protocol
 from polos.model import FINAL_STATUSES, ExecutionFilter, ExecutionRow, ExecutionStatus
-from polos.protocol import check_text
 from polos.server import lifecycle
 from polos.server.cancel import CANCELLED, cancel_tree
 from polos.server.http import (
@@ -197,24 +198,44 @@ async def wait_execution(
     return json_response(execution_view(row))
 
 
-def _cursor(row: ExecutionRow) -> str:
-    raw = f"{row.created_at!r}|{row.id}".encode()
+def _cursor(row: ExecutionRow, order: int) -> str:
+    raw = f"{row.created_at!r}|{order}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _parse_cursor(cursor: str) -> tuple[float, str]:
+def _parse_cursor(cursor: str) -> tuple[float, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, _, execution_id = raw.partition("|")
-        return float(created_at), check_text(execution_id)
+        created_at, _, order = raw.partition("|")
+        parsed = float(created_at), int(order)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+        parsed = None
+    if parsed is None or not math.isfinite(parsed[0]) or not 0 <= parsed[1] < 2**63:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return parsed
+
+
+def _moment(value: datetime | None, name: str) -> float | None:
+    """A time filter as unix seconds (a naive time is UTC)."""
+    if value is None:
+        return None
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise ApiError(422, "invalid_request", f"{name}: out of range") from None
+
+
+def _optional_id(value: str | None, what: str) -> str | None:
+    return None if value is None else check_identifier(value, what)
+
+
+_TIME_HELP = "ISO 8601 (a time without an offset is UTC) or unix seconds"
 
 
 @router.get(
     "/executions",
     response_model=protocol.ExecutionList,
-    responses=_ERRORS,
+    responses={**_ERRORS, 400: {"model": protocol.ErrorBody}},
     summary="List the project's executions, newest first (cursor pagination)",
 )
 async def list_executions(
@@ -222,30 +243,47 @@ async def list_executions(
     status: ExecutionStatus | None = None,
     workflow_id: Annotated[str | None, Query(max_length=protocol.MAX_ID_LENGTH)] = None,
     parent_execution_id: Annotated[str | None, Query(max_length=protocol.MAX_ID_LENGTH)] = None,
+    root_execution_id: Annotated[str | None, Query(max_length=protocol.MAX_ID_LENGTH)] = None,
+    error_type: Annotated[
+        str | None,
+        Query(max_length=protocol.MAX_ID_LENGTH, description="The stored error's type name"),
+    ] = None,
+    created_after: Annotated[
+        datetime | None, Query(description=f"created at or after this time; {_TIME_HELP}")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description=f"created before this time; {_TIME_HELP}")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
+    """Every filter is backed by an index whose order is the listing's (newest first), so a
+    page costs its own size at any number of executions; several filters together use the
+    most selective one's index (parent, root, error type, workflow, status) and check the
+    others row by row."""
     state = state_of(request)
     project = project_of(request)
     query = ExecutionFilter(
         status=status,
-        workflow_id=None if workflow_id is None else check_identifier(workflow_id, "workflow_id"),
-        parent_execution_id=None
-        if parent_execution_id is None
-        else check_identifier(parent_execution_id, "parent_execution_id"),
+        workflow_id=_optional_id(workflow_id, "workflow_id"),
+        parent_execution_id=_optional_id(parent_execution_id, "parent_execution_id"),
+        root_execution_id=_optional_id(root_execution_id, "root_execution_id"),
+        error_type=_optional_id(error_type, "error_type"),
+        created_after=_moment(created_after, "created_after"),
+        created_before=_moment(created_before, "created_before"),
         before=None if cursor is None else _parse_cursor(cursor),
         limit=limit + 1,
     )
 
-    async def work(tx: StoreTx) -> list[ExecutionRow]:
+    async def work(tx: StoreTx) -> list[tuple[ExecutionRow, int]]:
         return await tx.list_executions(project, query)
 
     rows = await state.store.read(work)
     page, more = rows[:limit], len(rows) > limit
     return json_response(
         protocol.ExecutionList(
-            executions=[execution_view(r) for r in page],
-            next_cursor=_cursor(page[-1]) if more and page else None,
+            executions=[execution_view(r) for r, _ in page],
+            next_cursor=_cursor(*page[-1]) if more and page else None,
         )
     )
 

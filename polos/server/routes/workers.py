@@ -364,15 +364,19 @@ async def deregister(worker_id: str, request: Request) -> Response:
 @router.get(
     "",
     response_model=protocol.WorkerList,
-    summary="List the project's registered workers",
+    summary="List the project's registered workers, with their liveness and load",
 )
 async def list_workers(request: Request) -> Response:
+    """`alive`: heard from within the lease window; `in_flight`: executions it holds now."""
     state = state_of(request)
     project = project_of(request)
+    heard_after = state.clock.now() - state.settings.lease_seconds
 
-    async def work(tx: StoreTx) -> list[WorkerInfo]:
-        return await tx.list_workers(project)
+    async def work(tx: StoreTx) -> tuple[list[WorkerInfo], dict[str, int]]:
+        workers = await tx.list_workers(project)
+        return workers, await tx.running_by_worker([w.id for w in workers])
 
+    workers, in_flight = await state.store.read(work)
     return json_response(
         protocol.WorkerList(
             workers=[
@@ -383,8 +387,10 @@ async def list_workers(request: Request) -> Response:
                     workflow_ids=w.workflow_ids,
                     registered_at=iso(w.registered_at) or "",
                     last_heartbeat_at=iso(w.last_heartbeat_at) or "",
+                    alive=w.last_heartbeat_at >= heard_after,
+                    in_flight=in_flight.get(w.id, 0),
                 )
-                for w in await state.store.read(work)
+                for w in workers
             ]
         )
     )

@@ -1,10 +1,10 @@
-"""Command line: `polos-server` and `polos`. Argument parsing, and wiring the parts together."""
+"""`polos-server` (also `polos server`): start the server, migrate its database, manage API
+keys. Argument parsing, and wiring the server's parts together."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import sys
 import time
@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from polos import gc_tuning
 from polos.model import ApiKey
 from polos.protocol import is_loopback_host as is_loopback
 from polos.server.settings import Settings
@@ -99,6 +100,7 @@ def _serve(settings: Settings) -> None:
         timeout_keep_alive=75,
     )
     server = _Server(config)
+    gc_tuning.tune()  # a server process: the collector set for throughput (polos.gc_tuning)
     server.run()
     log.info("polos server stopped")
 
@@ -309,21 +311,3 @@ def server_group() -> None:
 server_group.add_command(_start_command())
 server_group.add_command(_migrate_command())
 server_group.add_command(_keys_group())
-
-
-@click.group(help="Polos: durable workflows.")
-@click.version_option(package_name="polos")
-def cli() -> None:
-    pass
-
-
-cli.add_command(server_group, name="server")
-
-
-def server_main() -> None:
-    server_group(prog_name="polos-server")
-
-
-def main() -> None:
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    cli(prog_name="polos")

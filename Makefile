@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit e2e screenshots bench clean
+.PHONY: install demo test lint typecheck unit e2e screenshots bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,9 +47,15 @@ screenshots: install
 	scripts/ensure-chromium
 	$(BIN)/python scripts/screenshots.py
 
+# The SQL floor, the fan-out (N = 1,000 and 10,000) and the latency on SQLite, then one table
+# (bench/README.md; BENCH_* variables as in bench/run.sh).
 bench: install
-	$(BIN)/python bench/fanout.py
-	$(BIN)/python bench/latency.py
+	bash bench/run.sh
+
+# Ours, then each peer engine (../shared/bench/peers, installed under bench/.peers by its
+# setup.sh when missing), one at a time, then the ratios (PEERS, BENCH_SIZES, ...: bench/peers.sh).
+bench-peers: install
+	bash bench/peers.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,5 +1,6 @@
-"""design.md: model, protocol and codec import nothing of ours; sdk and worker never import
-store or server; store imports only model (and itself); server never imports sdk or worker."""
+"""design.md: model, protocol and codec (and the leaf gc_tuning) import nothing of ours; sdk and
+worker never import store or server; store imports only model (and itself); server never imports
+sdk or worker."""
 
 from __future__ import annotations
 
@@ -42,10 +43,11 @@ ALLOWED: dict[str, set[str]] = {
     "model": set(),
     "protocol": set(),
     "codec": set(),
+    "gc_tuning": set(),
     "store": {"model", "store"},
     "server": {"model", "protocol", "codec", "store", "server"},
     "sdk": {"model", "protocol", "codec", "sdk", "types", "worker"},
-    "worker": {"model", "protocol", "codec", "sdk", "types", "worker"},
+    "worker": {"model", "protocol", "codec", "gc_tuning", "sdk", "types", "worker"},
 }
 
 

@@ -3,6 +3,9 @@
 
 The client commands talk to a server over its HTTP API with the SDK's `PolosClient`
 (--api-url / POLOS_API_URL, --api-key / POLOS_API_KEY, --project / POLOS_PROJECT_ID).
+
+Layout: design.md has one `cli.py`; with the observability commands (tables, progress bars,
+trees) it became a package, one module per command group, so that each stays small.
 """
 
 from __future__ import annotations

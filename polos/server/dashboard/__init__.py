@@ -1,6 +1,9 @@
 """The web dashboard: static files (HTML, JavaScript, CSS; no build step) served at `/` and
 `/ui/`. The page reads only the public HTTP API, from the same origin; nothing here touches the
-store. The routes are left out of the OpenAPI schema (they are not part of the API)."""
+store. The routes are left out of the OpenAPI schema (they are not part of the API).
+
+Layout: design.md puts `dashboard/` beside `server/`; it lives under `server/` because the
+server app mounts it and ships its files (package data), and nothing else imports it."""
 
 from __future__ import annotations
 

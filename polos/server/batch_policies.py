@@ -38,12 +38,16 @@ def _verdict(fail_fast: bool, min_success: int | None, counts: dict[str, int]) -
     return None
 
 
-async def apply(tx: StoreTx, parent_id: str, step_key: str, now: float) -> bool:
-    """End a waiting batch step whose policy is met; True when it did."""
-    policy = await tx.batch_policy(parent_id, step_key)
-    if policy is None:
-        return False
-    fail_fast, min_success = policy
+async def apply(
+    tx: StoreTx,
+    parent_id: str,
+    step_key: str,
+    fail_fast: bool,
+    min_success: int | None,
+    now: float,
+) -> bool:
+    """End a waiting batch step whose policy (as its step row holds it) is met; True when it
+    did."""
     if not fail_fast and min_success is None:
         return False
     reason = _verdict(fail_fast, min_success, await tx.child_status_counts(parent_id, step_key))

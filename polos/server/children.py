@@ -79,8 +79,8 @@ async def notify_parents(tx: StoreTx, finished: Counter[tuple[str, str]], now: f
         # Imported here: cancellation notifies parents in turn (this module).
         from polos.server import batch_policies
 
-        for parent_id, step_key in with_policy:
-            await batch_policies.apply(tx, parent_id, step_key, now)
+        for parent_id, step_key, fail_fast, min_success in with_policy:
+            await batch_policies.apply(tx, parent_id, step_key, fail_fast, min_success, now)
     if not done:
         return
     parents = await tx.fence_rows({parent for parent, _ in done})

@@ -231,7 +231,9 @@ async def _suspend(
     await tx.set_waiting(row.id, outcome.final_state, now)
     if pending.fail_fast or pending.min_success is not None:
         # Children that finished before the parent suspended count towards the policy too.
-        await batch_policies.apply(tx, row.id, outcome.step_key, now)
+        await batch_policies.apply(
+            tx, row.id, outcome.step_key, pending.fail_fast, pending.min_success, now
+        )
 
 
 async def _finished(

@@ -326,9 +326,10 @@ class StoreTx(ModelOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
     @abc.abstractmethod
     async def decrement_pending(
         self, decrements: Mapping[tuple[str, str], int]
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool, int | None]]]:
         """Subtract finished children from waiting steps; return the steps that reached 0,
-        and those still waiting that have a failure policy (fail_fast or min_success)."""
+        and those still waiting that have a failure policy, with it: (execution, step key,
+        fail_fast, min_success)."""
 
     @abc.abstractmethod
     async def child_outcomes(self, parent_id: str, step_key: str) -> list[ChildOutcome]:

@@ -318,16 +318,6 @@ class ModelOps:
         )
         return [fence_row(r) for r in rows]
 
-    async def batch_policy(self, parent_id: str, step_key: str) -> tuple[bool, int | None] | None:
-        """(fail_fast, min_success) of a waiting step, or None when it waits no more."""
-        row = await self._one(
-            "SELECT fail_fast, min_success FROM steps WHERE execution_id = ? AND step_key = ? "
-            "AND status = 'pending'",
-            parent_id,
-            step_key,
-        )
-        return None if row is None else (bool(row[0]), row[1])
-
     async def child_status_counts(self, parent_id: str, step_key: str) -> dict[str, int]:
         """How many children of a parent's step are in each status."""
         rows = await self._rows(

@@ -643,7 +643,7 @@ class PgTx(StoreTx):
 
     async def decrement_pending(
         self, decrements: Mapping[tuple[str, str], int]
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool, int | None]]]:
         if not decrements:
             return [], []
         # The parent's row first: this waits for a transaction that is suspending the
@@ -654,7 +654,7 @@ class PgTx(StoreTx):
             sorted({parent for parent, _ in decrements}),
         )
         done: list[tuple[str, str]] = []
-        with_policy: list[tuple[str, str]] = []
+        with_policy: list[tuple[str, str, bool, int | None]] = []
         for (parent, key), n in sorted(decrements.items()):
             row = await self._c.fetchrow(
                 "UPDATE steps SET pending = pending - $1 WHERE execution_id = $2 "
@@ -669,7 +669,7 @@ class PgTx(StoreTx):
             if row[0] <= 0:
                 done.append((parent, key))
             elif row[1] or row[2] is not None:
-                with_policy.append((parent, key))
+                with_policy.append((parent, key, bool(row[1]), row[2]))
         return done, with_policy
 
     async def child_outcomes(self, parent_id: str, step_key: str) -> list[ChildOutcome]:

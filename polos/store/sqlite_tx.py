@@ -374,9 +374,9 @@ class SqliteTx(RegistryOps, StoreTx):
 
     async def decrement_pending(
         self, decrements: Mapping[tuple[str, str], int]
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool, int | None]]]:
         done: list[tuple[str, str]] = []
-        with_policy: list[tuple[str, str]] = []
+        with_policy: list[tuple[str, str, bool, int | None]] = []
         for (parent, key), n in decrements.items():
             row = self._c.execute(
                 # A child that finished before its parent suspended is not in `pending`
@@ -391,7 +391,7 @@ class SqliteTx(RegistryOps, StoreTx):
             if row[0] <= 0:
                 done.append((parent, key))
             elif row[1] or row[2] is not None:
-                with_policy.append((parent, key))
+                with_policy.append((parent, key, bool(row[1]), row[2]))
         return done, with_policy
 
     async def child_outcomes(self, parent_id: str, step_key: str) -> list[ChildOutcome]:

@@ -278,25 +278,12 @@ class Step:
                 f"step {slot.key!r}: workflow must be a workflow ID or a Workflow, "
                 f"not {type(workflow).__name__}"
             )
-        try:
-            payload_text = codec.dumps(payload)
-            state_text = None if initial_state is None else codec.dumps(initial_state)
-        except codec.EncodeError as exc:
-            raise StepExecutionError(
-                f"Step '{slot.key}': the payload for workflow {workflow_id!r} cannot be stored: "
-                f"{exc}",
-                step_key=slot.key,
-                error_type="EncodeError",
-            ) from exc
-        for what, text in (("payload", payload_text), ("initial state", state_text)):
-            size = None if text is None else oversize(text, self._rt.max_value_bytes)
-            if size is not None:
-                raise StepExecutionError(
-                    f"Step '{slot.key}': the {what} for workflow {workflow_id!r} is {size} bytes "
-                    f"of JSON; the limit is {self._rt.max_value_bytes}",
-                    step_key=slot.key,
-                    error_type="ValueTooLargeError",
-                )
+        payload_text = self._storable(slot, payload, f"payload for workflow {workflow_id!r}")
+        state_text = (
+            None
+            if initial_state is None
+            else self._storable(slot, initial_state, f"initial state for workflow {workflow_id!r}")
+        )
         return protocol.ChildSubmission(
             step_key=slot.key,
             index=index,
@@ -630,18 +617,23 @@ class Step:
     # -- events ------------------------------------------------------------------------
 
     def _event_data(self, slot: StepSlot, data: Any) -> str:
+        return self._storable(slot, data if data is not None else {}, "event data")
+
+    def _storable(self, slot: StepSlot, value: Any, what: str) -> str:
+        """`value` as JSON text the server stores, or StepExecutionError naming the step:
+        EncodeError for what JSON cannot carry, ValueTooLargeError over the size limit."""
         try:
-            text = codec.dumps(data if data is not None else {})
+            text = codec.dumps(value)
         except codec.EncodeError as exc:
             raise StepExecutionError(
-                f"Step '{slot.key}': the event data cannot be stored: {exc}",
+                f"Step '{slot.key}': the {what} cannot be stored: {exc}",
                 step_key=slot.key,
                 error_type="EncodeError",
             ) from exc
         size = oversize(text, self._rt.max_value_bytes)
         if size is not None:
             raise StepExecutionError(
-                f"Step '{slot.key}': the event data is {size} bytes of JSON; the limit is "
+                f"Step '{slot.key}': the {what} is {size} bytes of JSON; the limit is "
                 f"{self._rt.max_value_bytes}",
                 step_key=slot.key,
                 error_type="ValueTooLargeError",

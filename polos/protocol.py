@@ -68,9 +68,23 @@ def idempotent_execution_id(project_id: str, idempotency_key: str) -> str:
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{project_id}\x00{idempotency_key}"))
 
 
+# The low 48 bits of a UUID (its "node" field); the version and variant bits lie above them.
+_NODE_BITS = 48
+_NODE_MASK = (1 << _NODE_BITS) - 1
+
+
 def child_execution_id(parent_execution_id: str, step_key: str, index: int) -> str:
-    """The execution ID of child `index` of step `step_key`: the same on every replay."""
-    return str(uuid.uuid5(CHILD_ID_NAMESPACE, f"{parent_execution_id}\x00{step_key}\x00{index}"))
+    """The execution ID of child `index` of step `step_key`: the same on every replay.
+
+    A version-5 UUID of (parent, step key) whose last 12 hex digits are the index: the
+    children of one step share a prefix and sort by index, so every B-tree keyed by execution
+    ID (the executions' primary key, the journal) keeps a batch on a few adjacent pages instead
+    of one random page per child. That halved the bytes SQLite writes in a 10,000-child
+    fan-out (docs/performance.md)."""
+    if not 0 <= index <= _NODE_MASK:
+        raise ValueError(f"child index {index} is out of range")
+    base = uuid.uuid5(CHILD_ID_NAMESPACE, f"{parent_execution_id}\x00{step_key}").int
+    return str(uuid.UUID(int=(base & ~_NODE_MASK) | index))
 
 
 class _Strict(BaseModel):

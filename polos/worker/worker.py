@@ -23,7 +23,7 @@ from polos.sdk.errors import PolosApiError
 from polos.sdk.transport import HttpTransport, Response, TransportError
 from polos.sdk.workflow import Workflow, get_all_workflows
 from polos.worker.attempt import Attempt
-from polos.worker.reporter import Reporter
+from polos.worker.reporter import DEFAULT_IN_FLIGHT, Reporter
 from polos.worker.tracing import Tracing
 
 log = logging.getLogger("polos.worker")
@@ -96,7 +96,7 @@ class Worker:
         self._stop_requested = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._reporter = Reporter(self._send_reports)
+        self._reporter = Reporter(self._send_reports, _reports_in_flight())
         self._http: HttpTransport | None = None
         self._tracer_provider = tracer_provider
         self._tracing: Tracing | None = None
@@ -352,6 +352,14 @@ class Worker:
     @property
     def running(self) -> int:
         return len(self._attempts)
+
+
+def _reports_in_flight() -> int:
+    """POLOS_REPORTS_IN_FLIGHT (for benchmarks): report requests a worker keeps in flight."""
+    value = int(os.environ.get("POLOS_REPORTS_IN_FLIGHT", DEFAULT_IN_FLIGHT))
+    if value < 1:
+        raise ValueError(f"POLOS_REPORTS_IN_FLIGHT must be at least 1, not {value}")
+    return value
 
 
 def _log_to_file(path: str) -> None:

@@ -11,6 +11,7 @@ Imports only `polos.model` (design.md, import direction).
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -368,6 +369,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the data lives, for logs (no passwords)."""
+
+    def park(self, project_id: str, work: Work[T]) -> asyncio.Future[T] | None:
+        """Run `work` inside the next transaction that makes work of `project_id` ready (a
+        submission, a woken parent), after that transaction's own units; its future settles
+        after the commit. A claim parked this way answers a submission without a transaction
+        (and an fsync) of its own. None: this store does not park (the caller waits for the
+        work signal and runs its unit itself)."""
+        return None
+
+    def unpark(self, project_id: str, parked: asyncio.Future[Any]) -> None:
+        """Withdraw a parked unit that has not run yet (no-op once it ran)."""
+        return None
 
 
 # --------------------------------------------------------------------------- migrations

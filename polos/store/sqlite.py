@@ -46,6 +46,8 @@ class SqliteStore(Store):
         self._synchronous = synchronous.upper()
         self._conn: sqlite3.Connection | None = None
         self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        # Parked units per project, run in the transaction that makes work ready (`park`).
+        self._parked: dict[str, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
         self._wakeup = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self.transactions = 0  # for tests and metrics
@@ -88,6 +90,19 @@ class SqliteStore(Store):
         self._wakeup.set()
         return await fut
 
+    def park(self, project_id: str, work: Work[T]) -> asyncio.Future[T] | None:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._parked.setdefault(project_id, []).append((work, fut))
+        return fut
+
+    def unpark(self, project_id: str, parked: asyncio.Future[Any]) -> None:
+        waiting = self._parked.get(project_id)
+        if not waiting:
+            return
+        waiting[:] = [entry for entry in waiting if entry[1] is not parked]
+        if not waiting:
+            del self._parked[project_id]
+
     async def read(self, work: Work[T]) -> T:
         conn = self._require()
         tx = SqliteTx(conn, self.wakeups)
@@ -119,27 +134,23 @@ class SqliteStore(Store):
         fatal: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
+            notified: set[str] = set()
             for work, fut in batch:
-                tx = SqliteTx(conn, self.wakeups)
-                conn.execute("SAVEPOINT unit")
-                try:
-                    value: Any = _drive(work(tx))
-                except BaseException as exc:  # a unit's failure is that unit's alone
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
-                    outcomes.append((fut, False, exc, []))
-                    if isinstance(exc, KeyboardInterrupt | SystemExit):
-                        fatal = exc
-                else:
-                    conn.execute("RELEASE unit")
-                    outcomes.append((fut, True, value, tx.callbacks))
+                if self._apply_unit(conn, work, fut, outcomes, notified):
+                    fatal = outcomes[-1][2]
+            # Claims parked on a project that now has work run here, after the units that
+            # made it ready: their answers need no transaction of their own.
+            for project_id in notified:
+                for work, fut in self._parked.pop(project_id, []):
+                    if not fut.done() and self._apply_unit(conn, work, fut, outcomes, set()):
+                        fatal = outcomes[-1][2]
             conn.execute("COMMIT")
             self.transactions += 1
         except Exception as exc:  # the commit itself failed: nothing of the batch is stored
             log.exception("SQLite transaction failed")
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            for _, fut in batch:
+            for fut in [f for _, f in batch] + [o[0] for o in outcomes]:
                 if not fut.done():
                     fut.set_exception(exc)
             return
@@ -160,6 +171,30 @@ class SqliteStore(Store):
                 fut.set_exception(value)
         if fatal is not None:
             raise fatal
+
+    def _apply_unit(
+        self,
+        conn: sqlite3.Connection,
+        work: Work[Any],
+        fut: asyncio.Future[Any],
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any, list[Callable[[], None]]]],
+        notified: set[str],
+    ) -> bool:
+        """Run one unit in a savepoint; record its outcome. True: it raised a fatal error
+        (KeyboardInterrupt, SystemExit), to be re-raised once the batch is settled."""
+        tx = SqliteTx(conn, self.wakeups)
+        conn.execute("SAVEPOINT unit")
+        try:
+            value: Any = _drive(work(tx))
+        except BaseException as exc:  # a unit's failure is that unit's alone
+            conn.execute("ROLLBACK TO unit")
+            conn.execute("RELEASE unit")
+            outcomes.append((fut, False, exc, []))
+            return isinstance(exc, KeyboardInterrupt | SystemExit)
+        conn.execute("RELEASE unit")
+        outcomes.append((fut, True, value, tx.callbacks))
+        notified |= tx.work_projects
+        return False
 
 
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:

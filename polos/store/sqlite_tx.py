@@ -48,11 +48,14 @@ class SqliteTx(RegistryOps, StoreTx):
         self._c = conn
         self._wakeups = wakeups
         self.callbacks: list[Callable[[], None]] = []
+        # Projects this unit made work ready in (the store runs parked claims after it).
+        self.work_projects: set[str] = set()
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self.callbacks.append(callback)
 
     def notify_work(self, project_id: str) -> None:
+        self.work_projects.add(project_id)
         self.callbacks.append(lambda: self._wakeups.work_available(project_id))
 
     def notify_work_at(self, project_id: str, when: float) -> None:

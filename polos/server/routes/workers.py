@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -33,7 +35,7 @@ from polos.server.http import (
 from polos.server.signals import wait_event
 from polos.server.state import ServerState, state_of
 from polos.server.views import iso
-from polos.store.base import StoreTx
+from polos.store.base import StoreTx, Work
 
 router = APIRouter(prefix=f"{protocol.API_PREFIX}/workers", tags=["workers"])
 log = logging.getLogger("polos.server.workers")
@@ -244,20 +246,64 @@ async def claim(worker_id: str, request: Request) -> Response:
             tx, worker, body.max, state.clock.now(), state.settings.lease_seconds
         )
 
+    claimed: list[ClaimedExecution] | None = None
     while True:
         # Taken before looking, so work submitted in between is not missed.
         event = state.signals.work_event(worker.project_id)
-        claimed = await state.store.run(work)
+        if claimed is None:
+            claimed = await state.store.run(work)
         remaining = deadline - time.monotonic()
         if claimed or remaining <= 0 or state.signals.closing:
             break
-        await wait_event(event, remaining)
-        if await request.is_disconnected():
+        gone, claimed = await _park(state, request, worker.project_id, work, event, remaining)
+        if gone:
             # Nobody would receive what we claim now.
             return Response(status_code=204)
     if claimed:
         fail_point("claim_committed")
-    return json_response(protocol.ClaimResponse(executions=[_wire(e) for e in claimed]))
+    return json_response(protocol.ClaimResponse(executions=[_wire(e) for e in claimed or []]))
+
+
+async def _park(
+    state: ServerState,
+    request: Request,
+    project_id: str,
+    work: Work[list[ClaimedExecution]],
+    event: asyncio.Event,
+    timeout: float,
+) -> tuple[bool, list[ClaimedExecution] | None]:
+    """Wait for work. Where the store can (SQLite), the claim is parked in it and runs inside
+    the transaction that makes work ready, so a submission is answered without a claim
+    transaction (and fsync) of its own. Returns (the worker hung up, what the parked claim
+    took or None when the caller must look itself: woken otherwise, or timed out). A parked
+    claim is withdrawn as soon as the connection drops: nothing is claimed for a worker that
+    is gone."""
+    parked = state.store.park(project_id, work)
+    if parked is None:
+        await wait_event(event, timeout)
+        return await request.is_disconnected(), None
+    woken = asyncio.ensure_future(event.wait())
+    hung_up = asyncio.ensure_future(_disconnected(request))
+    try:
+        waiters: set[asyncio.Future[Any]] = {woken, hung_up, parked}
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        state.store.unpark(project_id, parked)
+        woken.cancel()
+        hung_up.cancel()
+    if parked.done():
+        return False, parked.result()
+    # Any end of the listener but our own cancel means the connection is over.
+    gone = hung_up.done() and not hung_up.cancelled()
+    if gone:
+        hung_up.exception()  # retrieved, so that asyncio does not log it
+    return gone, None
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has gone (the body is read: the next message is the end)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _check_json(text: str | None, what: str, limit: int) -> None:

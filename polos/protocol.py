@@ -132,6 +132,8 @@ class SubmitResponse(BaseModel):
     created_at: str
     # False when an earlier submission with the same idempotency key was returned.
     created: bool = True
+    # With `?wait_seconds=`: the execution, when it became final within that time.
+    execution: ExecutionView | None = None
 
 
 class BatchSubmitItem(_Strict):

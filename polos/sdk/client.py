@@ -216,6 +216,37 @@ class PolosClient:
         idempotency_key: str | None = None,
     ) -> ExecutionHandle:
         """Start an execution of `workflow_id` (it need not be imported here)."""
+        handle, _ = await self.start(
+            workflow_id,
+            payload,
+            queue_name=queue_name,
+            queue_concurrency_limit=queue_concurrency_limit,
+            concurrency_key=concurrency_key,
+            session_id=session_id,
+            user_id=user_id,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
+            idempotency_key=idempotency_key,
+        )
+        return handle
+
+    async def start(
+        self,
+        workflow_id: str,
+        payload: Any = None,
+        *,
+        queue_name: str | None = None,
+        queue_concurrency_limit: int | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        initial_state: BaseModel | dict[str, Any] | None = None,
+        run_timeout_seconds: int | None = None,
+        idempotency_key: str | None = None,
+        wait_seconds: float | None = None,
+    ) -> tuple[ExecutionHandle, dict[str, Any] | None]:
+        """`invoke`, and with `wait_seconds` the execution too if it became final within that
+        time (in the same request: what makes `Workflow.run` one round trip)."""
         body = protocol.SubmitRequest(
             payload=codec.to_json_value(payload),
             queue_name=queue_name,
@@ -229,16 +260,17 @@ class PolosClient:
             idempotency_key=idempotency_key,
         )
         path = f"{protocol.API_PREFIX}/workflows/{workflow_id}/run"
+        params = None if wait_seconds is None else {"wait_seconds": f"{max(0.0, wait_seconds):.3f}"}
         content = codec.dumps(body.model_dump(exclude_none=True))
         if idempotency_key:
             # Safe to send again: the key names one execution whatever reached the server.
-            response = await self._ride_out_outages("POST", path, None, content)
+            response = await self._ride_out_outages("POST", path, params, content)
             if response.status_code >= 400:
                 raise api_error(response)
         else:
-            response = await self.request("POST", path, content=content)
+            response = await self.request("POST", path, content=content, params=params)
         data = protocol.SubmitResponse.model_validate_json(response.content)
-        return ExecutionHandle(
+        handle = ExecutionHandle(
             id=data.execution_id,
             workflow_id=data.workflow_id,
             created_at=data.created_at,
@@ -247,6 +279,10 @@ class PolosClient:
             session_id=session_id,
             user_id=user_id,
         )
+        final: dict[str, Any] | None = None
+        if data.execution is not None:  # as GET .../wait would have returned it
+            final = codec.loads(response.content)["execution"]
+        return handle, final
 
     async def batch_invoke(
         self,
@@ -369,6 +405,12 @@ class PolosClient:
         self, execution_id: str, timeout: float | None = 600.0, workflow: Workflow | None = None
     ) -> Any:
         data = await self.wait_for_execution(execution_id, timeout)
+        return self.outcome(data, workflow)
+
+    def outcome(self, data: dict[str, Any], workflow: Workflow | None = None) -> Any:
+        """A final execution's result, rebuilt; raises WorkflowFailedError if it failed or
+        was cancelled."""
+        execution_id = str(data.get("id") or data.get("execution_id"))
         status = data.get("status")
         if status == "completed":
             return self.rebuild_result(data, workflow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
 import typing
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, overload
@@ -13,7 +14,11 @@ from pydantic import BaseModel, ValidationError
 
 from polos import codec
 from polos.sdk.context import current_attempt
-from polos.sdk.errors import ClientCallInWorkflowError, PayloadValidationError
+from polos.sdk.errors import (
+    ClientCallInWorkflowError,
+    PayloadValidationError,
+    WorkflowTimeoutError,
+)
 from polos.sdk.hooks import normalize
 from polos.sdk.queue import Queue
 
@@ -21,6 +26,9 @@ if TYPE_CHECKING:
     from polos.sdk.client import ClientLike, ExecutionHandle
 
 log = logging.getLogger("polos.workflow")
+
+# How long `Workflow.run` waits inside its start request before it waits with GET .../wait.
+RUN_FIRST_WAIT_SECONDS = 1.0
 
 WorkflowFunc = Callable[..., Coroutine[Any, Any, Any]]
 
@@ -253,18 +261,33 @@ class Workflow:
 
         self._refuse_inside_workflow("run")
         c = as_client(client)
-        handle = await self.invoke(
-            c,
-            payload,
-            queue=queue,
+        started = time.monotonic()
+        # Start and wait in one request; a longer run is waited for with GET .../wait. The
+        # first wait is short because a start without an idempotency key is not re-sent: a
+        # connection lost while it waits would lose the handle, not the execution.
+        handle, final = await c.start(
+            self.id,
+            self._payload_for_submit(payload),
+            queue_name=queue or self.queue_name,
+            queue_concurrency_limit=self.queue_concurrency_limit,
             concurrency_key=concurrency_key,
             session_id=session_id,
             user_id=user_id,
             initial_state=initial_state,
             run_timeout_seconds=run_timeout_seconds,
             idempotency_key=idempotency_key,
+            wait_seconds=RUN_FIRST_WAIT_SECONDS
+            if timeout is None
+            else min(RUN_FIRST_WAIT_SECONDS, timeout),
         )
-        return await c.wait_for_result(handle.id, timeout=timeout, workflow=self)
+        if final is None:
+            spent = time.monotonic() - started
+            remaining = None if timeout is None else max(0.0, timeout - spent)
+            try:
+                final = await c.wait_for_execution(handle.id, remaining)
+            except WorkflowTimeoutError:
+                raise WorkflowTimeoutError(handle.id, timeout) from None
+        return c.outcome(final, workflow=self)
 
 
 def _schedule_spec(workflow_id: str, schedule: Any) -> dict[str, Any] | None:

@@ -83,7 +83,19 @@ def _submitted(s: lifecycle.Submitted) -> protocol.SubmitResponse:
     openapi_extra=body_schema(protocol.SubmitRequest),
     summary="Start an execution of a workflow",
 )
-async def run_workflow(workflow_id: str, request: Request) -> Response:
+async def run_workflow(
+    workflow_id: str,
+    request: Request,
+    wait_seconds: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=protocol.MAX_LONG_POLL_SECONDS,
+            description="Also wait up to this long for the execution to become final; the "
+            "answer then carries it in `execution` (absent if it is still going).",
+        ),
+    ] = None,
+) -> Response:
     state = state_of(request)
     check_identifier(workflow_id, "workflow id")
     project = project_of(request)
@@ -102,7 +114,13 @@ async def run_workflow(workflow_id: str, request: Request) -> Response:
         idempotency_key=body.idempotency_key,
     )
     (submitted,) = await _submit(state, project, [spec])
-    return json_response(_submitted(submitted))
+    answer = _submitted(submitted)
+    if wait_seconds is not None:
+        # One request for `Workflow.run`: start, then wait as GET .../wait would.
+        row = await _wait_final(state, project, submitted.execution_id, wait_seconds)
+        if row.status in FINAL_STATUSES:
+            answer.execution = execution_view(row)
+    return json_response(answer)
 
 
 @router.post(
@@ -181,7 +199,14 @@ async def wait_execution(
     timeout: Annotated[float, Query(ge=0, le=protocol.MAX_LONG_POLL_SECONDS)] = 30.0,
 ) -> Response:
     state = state_of(request)
-    project = project_of(request)
+    row = await _wait_final(state, project_of(request), execution_id, timeout)
+    return json_response(execution_view(row))
+
+
+async def _wait_final(
+    state: ServerState, project: str, execution_id: str, timeout: float
+) -> ExecutionRow:
+    """The execution once it is final, or as it is after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         # Taken before reading, so a completion in between is not missed; a wake-up is only
@@ -191,11 +216,10 @@ async def wait_execution(
             row = await _read(state, project, execution_id)
             remaining = deadline - time.monotonic()
             if row.status in FINAL_STATUSES or remaining <= 0 or state.signals.closing:
-                break
+                return row
             await wait_event(event, remaining)
         finally:
             state.signals.unwatch_final(execution_id, event)
-    return json_response(execution_view(row))
 
 
 def _cursor(row: ExecutionRow, order: int) -> str:

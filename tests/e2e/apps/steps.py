@@ -86,3 +86,12 @@ async def calls_by_id(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[str
     result = await ctx.step.invoke_and_wait("child", "by_id_child", {"n": payload["n"]})
     handle = await ctx.step.invoke("fire", "by_id_child", {"n": 0})
     return {"result": result, "type": type(result).__name__, "fired": handle.execution_id}
+
+
+@workflow(id="slow_echo")
+async def slow_echo(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Sleeps `seconds` in a step, then echoes `value` (or fails when `fail` is set)."""
+    await ctx.step.run("sleep", time.sleep, payload.get("seconds", 0))
+    if payload.get("fail"):
+        raise ValueError(f"asked to fail: {payload['value']}")
+    return {"echo": payload["value"]}

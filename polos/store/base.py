@@ -33,6 +33,7 @@ from polos.model import (
     WorkflowRegistration,
 )
 from polos.store.agenda_ops import AgendaOps
+from polos.store.event_ops import EventOps
 from polos.store.metrics_ops import MetricsOps, Observations
 from polos.store.model_ops import ModelOps
 from polos.store.observe_ops import ObserveOps
@@ -96,7 +97,7 @@ class NoWakeups:
 UsageKey = tuple[str, str, str]  # (project_id, queue_name, concurrency_key)
 
 
-class StoreTx(ModelOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
+class StoreTx(ModelOps, EventOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
     """Operations inside one unit of work. Only this layer speaks SQL."""
 
     _wakeups: Wakeups

@@ -1,0 +1,215 @@
+"""The SQL of executions on PostgreSQL: insertion, reads, the claim (candidates, marking them
+running, their journals), finishing, re-queueing, suspending, and the rows of expired leases
+and of a worker (a mixin of `PgTx`, polos/store/postgres_tx.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
+
+from polos.model import (
+    ClaimedExecution,
+    ExecutionRow,
+    FenceRow,
+    FinalUpdate,
+    NewExecution,
+    StepRecord,
+)
+from polos.store.postgres_base import _step
+from polos.store.rows import (
+    CLAIM_RETURNING,
+    EXECUTION_COLUMNS,
+    FENCE_COLUMNS,
+    execution_row,
+    fence_row,
+)
+
+if TYPE_CHECKING:
+    from polos.store.postgres_base import PgConnection
+
+# Rows per INSERT ... SELECT FROM unnest(...) statement.
+_INSERT_CHUNK = 5000
+
+
+class PgExecutionOps:
+    _c: PgConnection  # PgTx's connection, set in its __init__
+
+    async def insert_executions(self, rows: Sequence[NewExecution], now: float) -> set[str]:
+        inserted: set[str] = set()
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            part = rows[start : start + _INSERT_CHUNK]
+            # Only the primary key is an arbiter: an idempotency-key collision between
+            # replicas raises, and the store runs the unit again (it then finds the row).
+            found = await self._c.fetch(
+                "INSERT INTO executions (id, project_id, workflow_id, status, queue_name, "
+                "concurrency_key, payload, parent_execution_id, root_execution_id, "
+                "root_workflow_id, parent_step_key, batch_index, notify_parent, deployment_id, "
+                "session_id, user_id, initial_state, run_timeout_seconds, idempotency_key, "
+                "ready_at, created_at, updated_at, event_cursor) "
+                "SELECT u.id, u.project_id, u.workflow_id, 'queued', u.queue_name, u.ckey, "
+                "u.payload, u.parent, u.root, u.root_wf, u.step_key, u.batch_index, u.notify, "
+                "u.deployment, u.session, u.usr, u.state, u.timeout, u.idem, $20, $20, $20, $21 "
+                "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+                "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], "
+                "$12::int[], $13::text[], $14::text[], $15::text[], $16::text[], "
+                "$17::float8[], $18::text[], $19::int[]) AS u(id, project_id, workflow_id, "
+                "queue_name, ckey, payload, parent, root, root_wf, step_key, batch_index, "
+                "notify, deployment, session, usr, state, timeout, idem, ord) "
+                "ORDER BY u.ord ON CONFLICT (id) DO NOTHING RETURNING id",
+                [r.id for r in part],
+                [r.project_id for r in part],
+                [r.workflow_id for r in part],
+                [r.queue_name for r in part],
+                [r.concurrency_key for r in part],
+                [r.payload_json for r in part],
+                [r.parent_execution_id for r in part],
+                [r.root_execution_id or r.id for r in part],
+                [r.root_workflow_id or r.workflow_id for r in part],
+                [r.parent_step_key for r in part],
+                [r.batch_index for r in part],
+                [int(r.notify_parent) for r in part],
+                [r.deployment_id for r in part],
+                [r.session_id for r in part],
+                [r.user_id for r in part],
+                [r.initial_state_json for r in part],
+                [r.run_timeout_seconds for r in part],
+                [r.idempotency_key for r in part],
+                list(range(len(part))),
+                now,
+                max((r.event_cursor for r in part), default=0),
+            )
+            inserted.update(r[0] for r in found)
+        return inserted
+
+    async def execution_by_idempotency_key(self, project_id: str, key: str) -> ExecutionRow | None:
+        r = await self._c.fetchrow(
+            f"SELECT {EXECUTION_COLUMNS} FROM executions "
+            "WHERE project_id = $1 AND idempotency_key = $2",
+            project_id,
+            key,
+        )
+        return None if r is None else execution_row(r)
+
+    async def get_execution(self, execution_id: str) -> ExecutionRow | None:
+        r = await self._c.fetchrow(
+            f"SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1", execution_id
+        )
+        return None if r is None else execution_row(r)
+
+    async def fence_rows(self, execution_ids: Collection[str]) -> dict[str, FenceRow]:
+        rows = await self._c.fetch(
+            f"SELECT {FENCE_COLUMNS} FROM executions WHERE id = ANY($1::text[]) "
+            "ORDER BY id FOR UPDATE",
+            sorted(set(execution_ids)),
+        )
+        return {r[0]: fence_row(r) for r in rows}
+
+    async def ready_candidates(
+        self,
+        project_id: str,
+        queue_name: str,
+        workflow_ids: Collection[str],
+        now: float,
+        limit: int,
+    ) -> list[tuple[str, str, float]]:
+        rows = await self._c.fetch(
+            "SELECT id, concurrency_key, ready_at FROM executions WHERE project_id = $1 "
+            "AND queue_name = $2 AND status = 'queued' AND ready_at <= $3 "
+            "AND workflow_id = ANY($4::text[]) ORDER BY ready_at, seq LIMIT $5 "
+            "FOR UPDATE SKIP LOCKED",
+            project_id,
+            queue_name,
+            now,
+            list(workflow_ids),
+            limit,
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def mark_running(
+        self, execution_ids: Sequence[str], worker_id: str, lease_until: float, now: float
+    ) -> list[ClaimedExecution]:
+        rows = await self._c.fetch(
+            "UPDATE executions SET status = 'running', attempt = attempt + 1, "
+            "worker_id = $1, lease_expires_at = $2, started_at = COALESCE(started_at, $3), "
+            "updated_at = $3 WHERE id = ANY($4::text[]) AND status = 'queued' "
+            f"RETURNING {CLAIM_RETURNING}",
+            worker_id,
+            lease_until,
+            now,
+            list(execution_ids),
+        )
+        by_id = {r[0]: ClaimedExecution(*r) for r in rows}
+        return [by_id[i] for i in execution_ids if i in by_id]
+
+    async def load_journals(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:
+        rows = await self._c.fetch(
+            "SELECT execution_id, step_key, kind, status, position, result, error_type, "
+            "error_message, output_schema FROM steps WHERE execution_id = ANY($1::text[]) "
+            "ORDER BY execution_id, position",
+            list(execution_ids),
+        )
+        out: dict[str, list[StepRecord]] = {}
+        for r in rows:
+            out.setdefault(r[0], []).append(_step(tuple(r)[1:]))
+        return out
+
+    async def finish_executions(self, updates: Sequence[FinalUpdate], now: float) -> None:
+        await self._c.executemany(
+            "UPDATE executions SET status = $1, result = $2, error_type = $3, "
+            "error_message = $4, output_schema = $5, state = COALESCE($6, state), "
+            "worker_id = NULL, lease_expires_at = NULL, completed_at = $7, updated_at = $7 "
+            "WHERE id = $8",
+            [
+                (
+                    u.status.value,
+                    u.result_json,
+                    u.error.type if u.error else None,
+                    u.error.message if u.error else None,
+                    u.output_schema,
+                    u.state_json,
+                    now,
+                    u.id,
+                )
+                for u in sorted(updates, key=lambda u: u.id)
+            ],
+        )
+
+    async def requeue_executions(
+        self, execution_ids: Sequence[str], ready_at: float, now: float, count_retry: bool
+    ) -> None:
+        await self._c.execute(
+            "UPDATE executions SET status = 'queued', worker_id = NULL, "
+            "lease_expires_at = NULL, ready_at = $1, retry_count = retry_count + $2, "
+            "updated_at = $3 WHERE id = ANY($4::text[])",
+            ready_at,
+            int(count_retry),
+            now,
+            sorted(execution_ids),
+        )
+
+    async def set_waiting(self, execution_id: str, state_json: str | None, now: float) -> None:
+        await self._c.execute(
+            "UPDATE executions SET status = 'waiting', worker_id = NULL, "
+            "lease_expires_at = NULL, state = COALESCE($1, state), updated_at = $2 "
+            "WHERE id = $3",
+            state_json,
+            now,
+            execution_id,
+        )
+
+    async def expired_leases(self, now: float, limit: int) -> list[FenceRow]:
+        rows = await self._c.fetch(
+            f"SELECT {FENCE_COLUMNS} FROM executions WHERE status = 'running' "
+            "AND lease_expires_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        return [fence_row(r) for r in rows]
+
+    async def running_of_worker(self, worker_id: str) -> list[FenceRow]:
+        rows = await self._c.fetch(
+            f"SELECT {FENCE_COLUMNS} FROM executions WHERE worker_id = $1 "
+            "AND status = 'running' ORDER BY id FOR UPDATE",
+            worker_id,
+        )
+        return [fence_row(r) for r in rows]

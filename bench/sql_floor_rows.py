@@ -13,6 +13,8 @@ from typing import Any
 
 import workload
 
+from polos import protocol
+
 PROJECT = "sql-floor"  # its own project: a database shared with a server sees no work
 QUEUE = "single_review"  # a workflow's default queue is named after it
 CHILD_WF = "single_review"
@@ -45,7 +47,8 @@ class Batch:
 
 def make_batch(n: int) -> Batch:
     parent_id = str(uuid.uuid4())
-    ids = [str(uuid.uuid5(uuid.UUID(parent_id), f"{STEP_KEY}:{i}")) for i in range(n)]
+    # The engine's own child IDs (clustered per step), so the floor pays what the engine pays.
+    ids = [protocol.child_execution_id(parent_id, STEP_KEY, i) for i in range(n)]
     reviewers = workload.reviewers(n)
     words = workload.count_words(workload.CONTENT)
     payloads = [workload.single_request(r).model_dump_json() for r in reviewers]

@@ -23,7 +23,7 @@ from polos.sdk.hooks import normalize
 from polos.sdk.queue import Queue
 
 if TYPE_CHECKING:
-    from polos.sdk.client import ClientLike, ExecutionHandle
+    from polos.sdk.client import ClientLike, ExecutionHandle, PolosClient
 
 log = logging.getLogger("polos.workflow")
 
@@ -225,7 +225,35 @@ class Workflow:
         from polos.sdk.client import as_client
 
         self._refuse_inside_workflow("invoke")
-        return await as_client(client).invoke(
+        handle, _ = await self._start(
+            as_client(client),
+            payload,
+            queue,
+            concurrency_key,
+            session_id,
+            user_id,
+            initial_state,
+            run_timeout_seconds,
+            idempotency_key,
+            wait_seconds=None,
+        )
+        return handle
+
+    async def _start(
+        self,
+        c: PolosClient,
+        payload: Any,
+        queue: str | None,
+        concurrency_key: str | None,
+        session_id: str | None,
+        user_id: str | None,
+        initial_state: BaseModel | dict[str, Any] | None,
+        run_timeout_seconds: int | None,
+        idempotency_key: str | None,
+        wait_seconds: float | None,
+    ) -> tuple[ExecutionHandle, dict[str, Any] | None]:
+        """The start request of `invoke` and `run`, with this workflow's queue defaults."""
+        return await c.start(
             self.id,
             self._payload_for_submit(payload),
             queue_name=queue or self.queue_name,
@@ -236,6 +264,7 @@ class Workflow:
             initial_state=initial_state,
             run_timeout_seconds=run_timeout_seconds,
             idempotency_key=idempotency_key,
+            wait_seconds=wait_seconds,
         )
 
     async def run(
@@ -265,17 +294,16 @@ class Workflow:
         # Start and wait in one request; a longer run is waited for with GET .../wait. The
         # first wait is short because a start without an idempotency key is not re-sent: a
         # connection lost while it waits would lose the handle, not the execution.
-        handle, final = await c.start(
-            self.id,
-            self._payload_for_submit(payload),
-            queue_name=queue or self.queue_name,
-            queue_concurrency_limit=self.queue_concurrency_limit,
-            concurrency_key=concurrency_key,
-            session_id=session_id,
-            user_id=user_id,
-            initial_state=initial_state,
-            run_timeout_seconds=run_timeout_seconds,
-            idempotency_key=idempotency_key,
+        handle, final = await self._start(
+            c,
+            payload,
+            queue,
+            concurrency_key,
+            session_id,
+            user_id,
+            initial_state,
+            run_timeout_seconds,
+            idempotency_key,
             wait_seconds=RUN_FIRST_WAIT_SECONDS
             if timeout is None
             else min(RUN_FIRST_WAIT_SECONDS, timeout),

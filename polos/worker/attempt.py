@@ -75,7 +75,9 @@ class Attempt:
         on_done: Callable[[Attempt], None],
         max_value_bytes: int = 2 * 1024 * 1024,
         tracing: Tracing | None = None,
+        on_released: Callable[[Attempt], None] | None = None,
     ) -> None:
+        self._on_released = on_released
         self.execution = execution
         self._max_value_bytes = max_value_bytes
         self.workflow = workflow
@@ -250,7 +252,9 @@ class Attempt:
                 outcome=outcome,
             )
         )
-        # Wait for the acknowledgement so that the slot is freed only once the server knows.
+        if self._on_released is not None:
+            self._on_released(self)
+        # The task ends with the acknowledgement: a refusal is still logged against it.
         pending, self._acks = self._acks, []
         await asyncio.gather(*pending, return_exceptions=True)
 

@@ -56,3 +56,33 @@ async def test_queue_limit_holds_across_two_workers(
     pids = {int(line.split()[3]) for line in lines}
     # Both workers took part, so the limit held across processes, not inside one.
     assert pids == {first.proc.pid, second.proc.pid}
+
+
+async def test_worker_capacity_bounds_running_executions(
+    start_server: ServerFactory, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    """A worker claims in cohorts of half its capacity and frees a slot when an execution's
+    last report is sent: still never more than `max_concurrent_workflows` run at once, and
+    every slot gets used."""
+    server = start_server()
+    start_worker(server, "tests.e2e.apps.engine", workflows=["occupant"], capacity=3)
+    log = tmp_path / "occupant.log"
+    n = 15
+    async with polos.PolosClient(api_url=server.url) as client:
+        handles = await client.batch_invoke(
+            [
+                BatchWorkflowInput(
+                    id="occupant", payload={"i": i, "seconds": 0.15, "log": str(log)}
+                )
+                for i in range(n)
+            ]
+        )
+        for i, handle in enumerate(handles):
+            row = await client.wait_for_execution(handle.id, timeout=TIMEOUT)
+            assert row["status"] == "completed", row
+            assert row["result"] == {"i": i}
+
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 * n
+    assert max_overlap(lines) <= 3
+    assert max_overlap(lines) == 3  # a claim asks for at most 2; a second one fills the rest

@@ -254,3 +254,16 @@ async def falsy_steps(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[str
         "types": {k: type(v).__name__ for k, v in values.items()},
         "child_path": child["path"],
     }
+
+
+# --------------------------------------------------------------------------- worker capacity
+
+
+@workflow(id="occupant")
+async def occupant(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Logs when it starts and ends, like `limited`, but on no limited queue: only the
+    worker's capacity bounds how many run at once."""
+    append_line(payload["log"], f"start {time.monotonic():.6f} {payload['i']} {os.getpid()}")
+    await asyncio.sleep(payload["seconds"])
+    append_line(payload["log"], f"end {time.monotonic():.6f} {payload['i']} {os.getpid()}")
+    return {"i": payload["i"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from polos.server.auth import ApiKeyMiddleware, KeyCache
 from polos.server.clock import grant_restart_grace, run_clock
 from polos.server.clocks import Clock
 from polos.server.dashboard import mount as mount_dashboard
+from polos.server.hot_routes import HotRoutes, error_answer
 from polos.server.http import ApiError, error_response
 from polos.server.metrics import Metrics, RequestCounter
 from polos.server.routes import (
@@ -86,6 +88,11 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.polos = state
+    # Innermost: after authentication and counting, before FastAPI's routing.
+    # POLOS_HOT_ROUTES=off sends every request through FastAPI (a diagnostic; the tests
+    # compare both).
+    if os.environ.get("POLOS_HOT_ROUTES", "on").lower() != "off":
+        app.add_middleware(HotRoutes, on_error=error_answer)
     app.add_middleware(ApiKeyMiddleware, keys=KeyCache(store), required=settings.auth_required)
     app.add_middleware(RequestCounter, metrics=state.metrics)
     app.include_router(health.router)
@@ -101,7 +108,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_answer(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
@@ -118,13 +125,11 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_: Request, exc: StoreUnavailable) -> Response:
-        log.warning("answered 503: %s", exc)
-        return error_response(503, "database_unavailable", str(exc))
+        return error_answer(exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
-        log.exception("internal error")
-        return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
+        return error_answer(exc)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -79,9 +79,18 @@ ROUTES: tuple[HotRoute, ...] = (
 )
 
 
+def _route_path(scope: Scope) -> str:
+    # As Starlette's routing sees it: without the app's root path, when one is set.
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
+
+
 def _match(scope: Scope) -> tuple[HotRoute, dict[str, Any]] | None:
     method = scope["method"]
-    path = scope["path"]
+    path = _route_path(scope)
     for route in ROUTES:
         if route.method != method:
             continue

@@ -336,9 +336,7 @@ class Worker:
         self._slot_freed.set()
 
     def _finished(self, attempt: Attempt) -> None:
-        if self._attempts.get(attempt.id) is attempt:
-            del self._attempts[attempt.id]
-        self._slot_freed.set()
+        self._released(attempt)  # if it ended without a last report (abandoned, crashed)
         task = attempt.task
         if task is not None and not task.cancelled() and task.exception() is not None:
             log.error("execution %s crashed in the worker", attempt.id, exc_info=task.exception())

@@ -92,7 +92,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     # POLOS_HOT_ROUTES=off sends every request through FastAPI (a diagnostic; the tests
     # compare both).
     if os.environ.get("POLOS_HOT_ROUTES", "on").lower() != "off":
-        app.add_middleware(HotRoutes, on_error=error_answer)
+        app.add_middleware(HotRoutes)
     app.add_middleware(ApiKeyMiddleware, keys=KeyCache(store), required=settings.auth_required)
     app.add_middleware(RequestCounter, metrics=state.metrics)
     app.include_router(health.router)

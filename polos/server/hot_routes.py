@@ -119,9 +119,8 @@ def _match(scope: Scope) -> tuple[HotRoute, dict[str, Any]] | None:
 
 
 class HotRoutes:
-    def __init__(self, app: ASGIApp, on_error: Callable[[Exception], Response]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = _match(scope) if scope["type"] == "http" else None
@@ -132,7 +131,7 @@ class HotRoutes:
         try:
             response = await route.handler(request=Request(scope, receive), **args)
         except Exception as exc:
-            response = self.on_error(exc)
+            response = error_answer(exc)
         await response(scope, receive, send)
 
 

@@ -73,9 +73,9 @@ class Attempt:
         reporter: Reporter,
         deployment_id: str | None,
         on_done: Callable[[Attempt], None],
+        on_released: Callable[[Attempt], None],
         max_value_bytes: int = 2 * 1024 * 1024,
         tracing: Tracing | None = None,
-        on_released: Callable[[Attempt], None] | None = None,
     ) -> None:
         self._on_released = on_released
         self.execution = execution
@@ -252,8 +252,7 @@ class Attempt:
                 outcome=outcome,
             )
         )
-        if self._on_released is not None:
-            self._on_released(self)
+        self._on_released(self)  # user code is over: the worker may use the slot again
         # The task ends with the acknowledgement: a refusal is still logged against it.
         pending, self._acks = self._acks, []
         await asyncio.gather(*pending, return_exceptions=True)

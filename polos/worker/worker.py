@@ -321,9 +321,9 @@ class Worker:
             self._reporter,
             self.deployment_id,
             self._finished,
+            self._released,
             max_value_bytes=self.max_value_bytes,
             tracing=self._tracing,
-            on_released=self._released,
         )
         self._attempts[execution.id] = attempt
         attempt.start()

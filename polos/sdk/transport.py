@@ -80,6 +80,7 @@ class HttpTransport:
         self._closer: AsyncGenerator[None, None] | None = None
         # Per server (index in base_urls): the lean HTTP/1.1 client of plain http:// URLs.
         self._pools: dict[int, Http11Pool] = {}
+        self._pool_closers: dict[int, AsyncGenerator[None, None]] = {}
 
     @property
     def base_url(self) -> str:
@@ -153,7 +154,7 @@ class HttpTransport:
         """`request` through the lean HTTP/1.1 pools (plain http:// servers only)."""
         limit = self._timeout if timeout is None else timeout
         for tried in range(len(self.base_urls)):
-            pool = self._plain_pool()
+            pool = await self._plain_pool()
             where = f"{method} {self.base_url}{path}"
             try:
                 async with asyncio.timeout(limit):
@@ -169,13 +170,16 @@ class HttpTransport:
                 raise TransportError(f"{where}: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
 
-    def _plain_pool(self) -> Http11Pool:
+    async def _plain_pool(self) -> Http11Pool:
         loop = asyncio.get_running_loop()
         pool = self._pools.get(self._current)
         if pool is None or pool.loop is not loop:
             pool = self._pools[self._current] = Http11Pool(
                 self.base_url, self._headers, self._max_connections
             )
+            # As for the aiohttp session: a pool never closed is closed by its loop's shutdown.
+            closer = self._pool_closers[self._current] = _close_at_loop_shutdown(pool)
+            await closer.__anext__()
         return pool
 
     async def stream_lines(
@@ -209,9 +213,13 @@ class HttpTransport:
                 pass
 
 
-async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+async def _close_at_loop_shutdown(
+    resource: aiohttp.ClientSession | Http11Pool,
+) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        if not session.closed:
-            await session.close()
+        if isinstance(resource, Http11Pool):
+            resource.close()
+        elif not resource.closed:
+            await resource.close()

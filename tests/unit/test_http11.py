@@ -245,3 +245,47 @@ async def test_transport_moves_to_the_next_server_when_one_refuses_connections(
     with pytest.raises(TransportError):
         await only_dead.request("GET", "/api/z")
     await only_dead.close()
+
+
+def test_a_transport_never_closed_is_closed_when_its_loop_shuts_down() -> None:
+    """`client = PolosClient(...)` in a script that never closes it: `asyncio.run` ends the
+    loop, and the connection is closed with it (no 'unclosed transport' warning)."""
+    import threading
+
+    ready = threading.Event()
+    box: dict[str, object] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            server = ScriptedServer(_echo)
+            box["url"], box["server"] = await server.start(), server
+            stop = asyncio.Event()
+            box["stop"] = (asyncio.get_running_loop(), stop)
+            ready.set()
+            await stop.wait()
+            await server.stop()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    server = box["server"]
+    assert isinstance(server, ScriptedServer)
+    transport = HttpTransport(str(box["url"]), {}, timeout=5.0)
+
+    async def use() -> int:
+        return (await transport.request("GET", "/x")).status_code
+
+    assert asyncio.run(use()) == 200
+    try:
+        for _ in range(100):
+            if server.hangups == 1:
+                break
+            threading.Event().wait(0.02)
+        assert server.hangups == 1
+    finally:
+        stopper = box["stop"]
+        assert isinstance(stopper, tuple)
+        stopper[0].call_soon_threadsafe(stopper[1].set)
+        thread.join(5)

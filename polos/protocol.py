@@ -24,6 +24,7 @@ document, so they stay the same wherever a model lives.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import uuid
 
@@ -239,5 +240,12 @@ def child_execution_id(parent_execution_id: str, step_key: str, index: int) -> s
     fan-out (docs/performance.md)."""
     if not 0 <= index <= _NODE_MASK:
         raise ValueError(f"child index {index} is out of range")
+    return f"{_child_id_prefix(parent_execution_id, step_key)}{index:012x}"
+
+
+@functools.lru_cache(maxsize=256)
+def _child_id_prefix(parent_execution_id: str, step_key: str) -> str:
+    """The UUID of (parent, step key) up to its last 12 hex digits: computed once per batch,
+    not once per child (a version-5 UUID is a SHA-1)."""
     base = uuid.uuid5(CHILD_ID_NAMESPACE, f"{parent_execution_id}\x00{step_key}").int
-    return str(uuid.UUID(int=(base & ~_NODE_MASK) | index))
+    return str(uuid.UUID(int=base & ~_NODE_MASK))[:-12]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from polos import protocol
 from polos.model import (
@@ -32,10 +32,24 @@ log = logging.getLogger("polos.server.reports")
 
 @dataclass(slots=True)
 class _Batch:
-    """What one report request changes besides the per-execution rows."""
+    """What one report request changes besides the per-execution rows, and the rows of the
+    plain items (steps, and outcomes of children) written together at the end: one statement
+    for all the step records and one for all the completions instead of one per execution
+    (on PostgreSQL each is a round trip inside the transaction)."""
 
     usage: Counter[UsageKey]
     finished_children: Counter[tuple[str, str]]
+    steps: list[tuple[str, StepRecord]] = field(default_factory=list)
+    finals: list[FinalUpdate] = field(default_factory=list)
+
+    async def flush(self, tx: StoreTx, now: float) -> None:
+        """Write what was deferred; called before anything that might read it."""
+        if self.steps:
+            await tx.insert_step_rows(self.steps, now)
+            self.steps = []
+        if self.finals:
+            await tx.finish_executions(self.finals, now)
+            self.finals = []
 
 
 async def apply_reports(
@@ -85,6 +99,7 @@ async def apply_reports(
             # The attempt is over: later items of the same request about this execution are
             # refused like any stale report.
             row.status = ExecutionStatus.QUEUED
+    await batch.flush(tx, now)
     await tx.adjust_usage(batch.usage)
     await _wake_claimers_of_freed_slots(tx, batch.usage)
     await notify_parents(tx, batch.finished_children, now)
@@ -102,6 +117,22 @@ async def _wake_claimers_of_freed_slots(tx: StoreTx, usage: Counter[UsageKey]) -
         limits = await tx.queue_limits(project_id)
         if any(limits.get(q) is not None for q in queues):
             tx.notify_work(project_id)
+
+
+def _is_plain(row: FenceRow, item: protocol.ReportItem) -> bool:
+    """Only step records and, for a child, no outcome or a final one: what can wait for the
+    batch's statements. Anything else (children, events, suspensions, retries, releases, the
+    finish event of a root) is applied in order, after the deferred rows are written."""
+    if item.children or item.events:
+        return False
+    outcome = item.outcome
+    if outcome is None:
+        return True
+    if row.parent_execution_id is None:
+        return False
+    if isinstance(outcome, protocol.CompleteOutcome):
+        return True
+    return isinstance(outcome, protocol.FailOutcome) and not outcome.retryable
 
 
 def _step_record(step: protocol.StepReport) -> StepRecord:
@@ -126,6 +157,35 @@ async def _apply_item(
     now: float,
 ) -> protocol.ReportItemResult:
     steps = [_step_record(s) for s in item.steps]
+    if _is_plain(row, item):
+        # Steps, then at most a completion or a final failure of a child: deferred to the
+        # batch's statements (nothing else in this request reads these rows before).
+        batch.steps.extend((row.id, s) for s in steps)
+        outcome = item.outcome
+        if outcome is None:
+            return protocol.ReportItemResult(execution_id=row.id, status="ok")
+        batch.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1
+        if isinstance(outcome, protocol.CompleteOutcome):
+            batch.finals.append(
+                FinalUpdate(
+                    row.id,
+                    ExecutionStatus.COMPLETED,
+                    outcome.result,
+                    None,
+                    outcome.output_schema,
+                    outcome.final_state,
+                )
+            )
+            await _finished(tx, row, batch, ExecutionStatus.COMPLETED, outcome.result, None, now)
+        else:
+            assert isinstance(outcome, protocol.FailOutcome)
+            error = ErrorInfo(outcome.error.type, outcome.error.message)
+            batch.finals.append(
+                FinalUpdate(row.id, ExecutionStatus.FAILED, None, error, None, outcome.final_state)
+            )
+            await _finished(tx, row, batch, ExecutionStatus.FAILED, None, error, now)
+        return protocol.ReportItemResult(execution_id=row.id, status="ok")
+    await batch.flush(tx, now)
     if item.children:
         known = await tx.known_workflows(row.project_id, {c.workflow_id for c in item.children})
         unknown: dict[str, str] = {}

@@ -290,11 +290,16 @@ class StoreTx(ModelOps, EventOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
 
     # -- journals and waiting steps ---------------------------------------------------------
 
-    @abc.abstractmethod
     async def insert_steps(
         self, execution_id: str, steps: Sequence[StepRecord], now: float
     ) -> None:
         """Record steps; a key already recorded keeps its first record (exactly-once results)."""
+        await self.insert_step_rows([(execution_id, s) for s in steps], now)
+
+    @abc.abstractmethod
+    async def insert_step_rows(self, rows: Sequence[tuple[str, StepRecord]], now: float) -> None:
+        """`insert_steps` for the steps of several executions, as (execution ID, step), in one
+        statement: a report of many executions records its steps in one go."""
 
     @abc.abstractmethod
     async def set_step_pending(

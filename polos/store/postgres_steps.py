@@ -18,9 +18,7 @@ if TYPE_CHECKING:
 class PgStepOps:
     _c: PgConnection  # PgTx's connection, set in its __init__
 
-    async def insert_steps(
-        self, execution_id: str, steps: Sequence[StepRecord], now: float
-    ) -> None:
+    async def insert_step_rows(self, rows: Sequence[tuple[str, StepRecord]], now: float) -> None:
         await self._c.executemany(
             "INSERT INTO steps (execution_id, step_key, position, kind, status, result, "
             "error_type, error_message, output_schema, created_at, completed_at, "
@@ -41,7 +39,7 @@ class PgStepOps:
                     None if s.status is StepStatus.PENDING else now,
                     s.duration_seconds,
                 )
-                for s in steps
+                for execution_id, s in rows
             ],
         )
 

@@ -282,9 +282,7 @@ class SqliteTx(RegistryOps, StoreTx):
 
     # -- journals and waiting steps ---------------------------------------------------------
 
-    async def insert_steps(
-        self, execution_id: str, steps: Sequence[StepRecord], now: float
-    ) -> None:
+    async def insert_step_rows(self, rows: Sequence[tuple[str, StepRecord]], now: float) -> None:
         self._c.executemany(
             "INSERT INTO steps (execution_id, step_key, position, kind, status, result, "
             "error_type, error_message, output_schema, created_at, completed_at, "
@@ -305,7 +303,7 @@ class SqliteTx(RegistryOps, StoreTx):
                     None if s.status is StepStatus.PENDING else now,
                     s.duration_seconds,
                 )
-                for s in steps
+                for execution_id, s in rows
             ],
         )
 

@@ -165,25 +165,8 @@ async def _apply_item(
         if outcome is None:
             return protocol.ReportItemResult(execution_id=row.id, status="ok")
         batch.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1
-        if isinstance(outcome, protocol.CompleteOutcome):
-            batch.finals.append(
-                FinalUpdate(
-                    row.id,
-                    ExecutionStatus.COMPLETED,
-                    outcome.result,
-                    None,
-                    outcome.output_schema,
-                    outcome.final_state,
-                )
-            )
-            await _finished(tx, row, batch, ExecutionStatus.COMPLETED, outcome.result, None, now)
-        else:
-            assert isinstance(outcome, protocol.FailOutcome)
-            error = ErrorInfo(outcome.error.type, outcome.error.message)
-            batch.finals.append(
-                FinalUpdate(row.id, ExecutionStatus.FAILED, None, error, None, outcome.final_state)
-            )
-            await _finished(tx, row, batch, ExecutionStatus.FAILED, None, error, now)
+        assert isinstance(outcome, protocol.CompleteOutcome | protocol.FailOutcome)
+        await _finish(tx, row, batch, outcome, now, deferred=True)
         return protocol.ReportItemResult(execution_id=row.id, status="ok")
     await batch.flush(tx, now)
     if item.children:
@@ -223,20 +206,7 @@ async def _apply_item(
     usage_key = (row.project_id, row.queue_name, row.concurrency_key)
     batch.usage[usage_key] -= 1
     if isinstance(outcome, protocol.CompleteOutcome):
-        await tx.finish_executions(
-            [
-                FinalUpdate(
-                    row.id,
-                    ExecutionStatus.COMPLETED,
-                    outcome.result,
-                    None,
-                    outcome.output_schema,
-                    outcome.final_state,
-                )
-            ],
-            now,
-        )
-        await _finished(tx, row, batch, ExecutionStatus.COMPLETED, outcome.result, None, now)
+        await _finish(tx, row, batch, outcome, now, deferred=False)
     elif isinstance(outcome, protocol.FailOutcome):
         if outcome.retryable and row.retry_count < settings.max_workflow_retries:
             ready = now + settings.retry_delay(row.retry_count)
@@ -244,16 +214,7 @@ async def _apply_item(
             project_id = row.project_id
             tx.notify_work_at(project_id, ready)
         else:
-            error = ErrorInfo(outcome.error.type, outcome.error.message)
-            await tx.finish_executions(
-                [
-                    FinalUpdate(
-                        row.id, ExecutionStatus.FAILED, None, error, None, outcome.final_state
-                    )
-                ],
-                now,
-            )
-            await _finished(tx, row, batch, ExecutionStatus.FAILED, None, error, now)
+            await _finish(tx, row, batch, outcome, now, deferred=False)
     elif isinstance(outcome, protocol.SuspendOutcome):
         pending = next(s for s in item.steps if s.key == outcome.step_key)  # checked by the route
         await _suspend(tx, row, outcome, pending, now)
@@ -294,6 +255,28 @@ async def _suspend(
         await batch_policies.apply(
             tx, row.id, outcome.step_key, pending.fail_fast, pending.min_success, now
         )
+
+
+async def _finish(
+    tx: StoreTx,
+    row: FenceRow,
+    batch: _Batch,
+    outcome: protocol.CompleteOutcome | protocol.FailOutcome,
+    now: float,
+    deferred: bool,
+) -> None:
+    """Make the execution final: completed, or failed for good. `deferred`: its row is written
+    with the batch's other completions at the end of the request; else now, in order."""
+    if isinstance(outcome, protocol.CompleteOutcome):
+        status, result, error = ExecutionStatus.COMPLETED, outcome.result, None
+        schema = outcome.output_schema
+    else:
+        status, result, schema = ExecutionStatus.FAILED, None, None
+        error = ErrorInfo(outcome.error.type, outcome.error.message)
+    batch.finals.append(FinalUpdate(row.id, status, result, error, schema, outcome.final_state))
+    if not deferred:
+        await batch.flush(tx, now)
+    await _finished(tx, row, batch, status, result, error, now)
 
 
 async def _finished(

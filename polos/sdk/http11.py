@@ -21,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httptools
 
 # Idle connections older than this are closed instead of reused.
 IDLE_SECONDS = 15.0
 CONNECT_SECONDS = 5.0
+# Characters a path keeps as they are (RFC 3986 pchar and '/', plus '%' of existing escapes).
+_PATH_SAFE = "/:@!$&'()*+,;=~%"
 
 
 class ConnectFailed(Exception):
@@ -134,7 +136,9 @@ class Http11Pool:
         body: bytes | None,
         params: Mapping[str, str] | None,
     ) -> tuple[int, bytes]:
-        target = self._prefix + path
+        # IDs in paths come from callers: percent-encode what a request line cannot carry
+        # (spaces, CR/LF, non-ASCII, '?', '#'), as aiohttp did; existing %XX escapes stay.
+        target = quote(self._prefix + path, safe=_PATH_SAFE)
         if params:
             target += "?" + urlencode(params)
         head = f"{method} {target} HTTP/1.1\r\n".encode("latin-1") + self._head_tail

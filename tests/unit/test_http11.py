@@ -106,6 +106,16 @@ async def test_requests_reuse_one_keep_alive_connection(
     pool.close()
 
 
+async def test_paths_are_percent_encoded(echo_server: tuple[ScriptedServer, str]) -> None:
+    """IDs in paths come from callers: what a request line cannot carry is encoded (no header
+    injection through an ID, no request the server cannot parse)."""
+    _server, url = echo_server
+    pool = Http11Pool(url, {}, max_connections=1)
+    _, body = await pool.request("GET", "/executions/a b/é?#\r\nX: y/%41", None, {"k": "v w"})
+    assert body == b"GET /executions/a%20b/%C3%A9%3F%23%0D%0AX:%20y/%41?k=v+w HTTP/1.1|"
+    pool.close()
+
+
 async def test_concurrent_requests_open_connections_up_to_the_limit(
     echo_server: tuple[ScriptedServer, str],
 ) -> None:

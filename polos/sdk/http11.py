@@ -124,7 +124,8 @@ class Http11Pool:
             if any(c in f"{name}{value}" for c in "\r\n\0") or ":" in name:
                 raise ValueError(f"invalid HTTP header {name!r}")
             lines.append(f"{name}: {value}")
-        self._head_tail = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        # Header values in UTF-8, as aiohttp writes them.
+        self._head_tail = ("\r\n".join(lines) + "\r\n").encode()
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
         self.loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@ routes do, with a clock the test controls."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -250,3 +251,35 @@ def child_submissions(
         )
         for i, payload in enumerate(payloads)
     ]
+
+
+# -- a parent suspended on a batch of children (the children and reports tests) --------
+
+
+async def start_parent(engine: Engine, limit: int | None = None) -> tuple[str, str]:
+    """Register a parent worker and a child worker, submit a parent; return its id and the
+    parent worker's id."""
+    await engine.register("parents", [("parent_wf", "parent_q", limit)])
+    await engine.register("kids", [("child_wf", "child_q", None)])
+    submitted = await engine.submit("parent_wf", '{"topic":"x"}')
+    return submitted.execution_id, "parents"
+
+
+async def claim_as(engine: Engine, worker_id: str, max_count: int = 100) -> list[str]:
+    return [c.id for c in await engine.claim(await engine.worker(worker_id), max_count)]
+
+
+async def suspend_on_batch(
+    engine: Engine, parent_id: str, attempt: int, n: int, key: str = "reviews"
+) -> str:
+    payloads = [json.dumps({"reviewer": i}) for i in range(n)]
+    return await engine.report_one(
+        "parents",
+        protocol.ReportItem(
+            execution_id=parent_id,
+            attempt=attempt,
+            steps=[pending_batch_step(key)],
+            children=child_submissions(key, "child_wf", payloads),
+            outcome=protocol.SuspendOutcome(step_key=key),
+        ),
+    )

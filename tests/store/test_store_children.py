@@ -7,42 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from polos import protocol
-from polos.model import ClaimedExecution, ExecutionStatus, StepKind, StepStatus
-from tests.store.harness import Engine, child_submissions, pending_batch_step, step_report
+from polos.model import ExecutionStatus, StepKind, StepStatus
+from tests.store.harness import (
+    Engine,
+    child_submissions,
+    claim_as,
+    pending_batch_step,
+    start_parent,
+    step_report,
+    suspend_on_batch,
+)
 
 S = ExecutionStatus
-
-
-async def _start_parent(engine: Engine, limit: int | None = None) -> tuple[str, str]:
-    """Register a parent worker and a child worker, submit a parent; return its id and the
-    parent worker's id."""
-    await engine.register("parents", [("parent_wf", "parent_q", limit)])
-    await engine.register("kids", [("child_wf", "child_q", None)])
-    submitted = await engine.submit("parent_wf", '{"topic":"x"}')
-    return submitted.execution_id, "parents"
-
-
-async def _claim_as(engine: Engine, worker_id: str, max_count: int = 100) -> list[str]:
-    return [c.id for c in await engine.claim(await engine.worker(worker_id), max_count)]
-
-
-async def _suspend_on_batch(
-    engine: Engine, parent_id: str, attempt: int, n: int, key: str = "reviews"
-) -> str:
-    payloads = [json.dumps({"reviewer": i}) for i in range(n)]
-    return await engine.report_one(
-        "parents",
-        protocol.ReportItem(
-            execution_id=parent_id,
-            attempt=attempt,
-            steps=[pending_batch_step(key)],
-            children=child_submissions(key, "child_wf", payloads),
-            outcome=protocol.SuspendOutcome(step_key=key),
-        ),
-    )
 
 
 async def _finish_child(
@@ -67,9 +45,9 @@ async def _finish_child(
 async def test_a_parent_waiting_for_a_batch_is_woken_once_after_the_last_child(
     engine: Engine,
 ) -> None:
-    parent_id, _ = await _start_parent(engine, limit=1)
-    assert await _claim_as(engine, "parents") == [parent_id]
-    assert await _suspend_on_batch(engine, parent_id, attempt=1, n=3) == "ok"
+    parent_id, _ = await start_parent(engine, limit=1)
+    assert await claim_as(engine, "parents") == [parent_id]
+    assert await suspend_on_batch(engine, parent_id, attempt=1, n=3) == "ok"
 
     parent = await engine.get(parent_id)
     assert parent.status is S.WAITING
@@ -89,7 +67,7 @@ async def test_a_parent_waiting_for_a_batch_is_woken_once_after_the_last_child(
         assert row.root_execution_id == parent_id
         assert row.payload_json == json.dumps({"reviewer": i})
 
-    assert sorted(await _claim_as(engine, "kids")) == sorted(expected_ids)
+    assert sorted(await claim_as(engine, "kids")) == sorted(expected_ids)
     wakeups = len(engine.signals.work_calls)
 
     # Finish them out of order: 2 succeeds, 0 fails, 1 (the last) succeeds.
@@ -156,10 +134,10 @@ async def test_a_parent_waiting_for_a_batch_is_woken_once_after_the_last_child(
 
 
 async def test_children_finishing_together_wake_the_parent_once(engine: Engine) -> None:
-    parent_id, _ = await _start_parent(engine)
-    await _claim_as(engine, "parents")
-    assert await _suspend_on_batch(engine, parent_id, attempt=1, n=5) == "ok"
-    child_ids = await _claim_as(engine, "kids")
+    parent_id, _ = await start_parent(engine)
+    await claim_as(engine, "parents")
+    assert await suspend_on_batch(engine, parent_id, attempt=1, n=5) == "ok"
+    child_ids = await claim_as(engine, "kids")
     assert len(child_ids) == 5
     wakeups = len(engine.signals.work_calls)
     # Five separate units issued at once (one group-commit transaction on SQLite).
@@ -177,9 +155,9 @@ async def test_children_finishing_together_wake_the_parent_once(engine: Engine) 
 
 
 async def test_children_finishing_in_one_report_wake_the_parent_once(engine: Engine) -> None:
-    parent_id, _ = await _start_parent(engine)
-    await _claim_as(engine, "parents")
-    assert await _suspend_on_batch(engine, parent_id, attempt=1, n=3) == "ok"
+    parent_id, _ = await start_parent(engine)
+    await claim_as(engine, "parents")
+    assert await suspend_on_batch(engine, parent_id, attempt=1, n=3) == "ok"
     kids = await engine.worker("kids")
     claimed = await engine.claim(kids)
     wakeups = len(engine.signals.work_calls)
@@ -197,108 +175,9 @@ async def test_children_finishing_in_one_report_wake_the_parent_once(engine: Eng
     assert len(engine.signals.work_calls) == wakeups + 1
 
 
-async def test_one_report_mixing_deferred_and_in_order_items_applies_each_once(
-    engine: Engine,
-) -> None:
-    """Plain items (steps; a child's completion or final failure) are written together at the
-    end of the request; the others in order. In one request: steps and completions, a final
-    failure, steps alone, a retryable failure (requeued, in order), a later item of a finished
-    child (refused) and a child suspending on a batch of its own (in order)."""
-    parent_id, _ = await _start_parent(engine)
-    await _claim_as(engine, "parents")
-    assert await _suspend_on_batch(engine, parent_id, attempt=1, n=5) == "ok"
-    claimed = await engine.claim(await engine.worker("kids"))
-    assert len(claimed) == 5
-    usage_before = await engine.usage("child_q")
-    a, b, c, d, e = claimed
-
-    def item(ex: ClaimedExecution, **kwargs: Any) -> protocol.ReportItem:
-        return protocol.ReportItem(execution_id=ex.id, attempt=ex.attempt, **kwargs)
-
-    results = await engine.report(
-        "kids",
-        item(a, steps=[step_report("one", result="1")]),
-        item(
-            a,
-            steps=[step_report("two", position=1, result="2")],
-            outcome=protocol.CompleteOutcome(result='{"score": 10}'),
-        ),
-        item(
-            b,
-            outcome=protocol.FailOutcome(
-                error=protocol.StoredError(type="ValueError", message="no"), retryable=False
-            ),
-        ),
-        item(c, steps=[step_report("one", result="3")]),
-        item(
-            d,
-            steps=[step_report("one", result="4")],
-            outcome=protocol.FailOutcome(
-                error=protocol.StoredError(type="OSError", message="again"), retryable=True
-            ),
-        ),
-        item(a, steps=[step_report("late", position=2, result="9")]),
-        item(
-            e,
-            steps=[pending_batch_step("grandkids", position=0)],
-            children=child_submissions("grandkids", "child_wf", ['{"g": 0}']),
-            outcome=protocol.SuspendOutcome(step_key="grandkids"),
-        ),
-    )
-    assert [r.status for r in results] == ["ok", "ok", "ok", "ok", "ok", "stale", "ok"]
-
-    row_a = await engine.get(a.id)
-    assert row_a.status is S.COMPLETED and row_a.result_json == '{"score": 10}'
-    assert [(s.step_key, s.result_json) for s in await engine.journal(a.id)] == [
-        ("one", "1"),
-        ("two", "2"),
-    ]
-    row_b = await engine.get(b.id)
-    assert row_b.status is S.FAILED and row_b.error is not None
-    assert row_b.error.type == "ValueError"
-    row_c = await engine.get(c.id)
-    assert row_c.status is S.RUNNING
-    assert [(s.step_key, s.result_json) for s in await engine.journal(c.id)] == [("one", "3")]
-    row_d = await engine.get(d.id)
-    assert row_d.status is S.QUEUED and row_d.retry_count == 1
-    assert [s.step_key for s in await engine.journal(d.id)] == ["one"]
-    row_e = await engine.get(e.id)
-    assert row_e.status is S.WAITING
-    assert [c.id for c in await engine.children(e.id, "grandkids")] == [
-        protocol.child_execution_id(e.id, "grandkids", 0)
-    ]
-    # a, b and d gave their slots back; e waits (no slot); c still runs.
-    assert await engine.usage("child_q") == usage_before - 4
-    # Two of five children are final: the parent still waits.
-    assert (await engine.get(parent_id)).status is S.WAITING
-
-
-async def test_a_deferred_step_record_is_still_the_first_record(engine: Engine) -> None:
-    """A step recorded by a plain item keeps its record when a later item of the same request,
-    applied in order, records the same key again (first record wins, as across requests)."""
-    parent_id, _ = await _start_parent(engine)
-    await _claim_as(engine, "parents")
-    assert await _suspend_on_batch(engine, parent_id, attempt=1, n=1) == "ok"
-    (child,) = await engine.claim(await engine.worker("kids"))
-    results = await engine.report(
-        "kids",
-        protocol.ReportItem(
-            execution_id=child.id, attempt=child.attempt, steps=[step_report("one", result="1")]
-        ),
-        protocol.ReportItem(
-            execution_id=child.id,
-            attempt=child.attempt,
-            steps=[step_report("one", result="2")],
-            events=[protocol.EventPublish(topic="news", data="{}")],
-        ),
-    )
-    assert [r.status for r in results] == ["ok", "ok"]
-    assert [(s.step_key, s.result_json) for s in await engine.journal(child.id)] == [("one", "1")]
-
-
 async def test_resubmitting_the_same_children_is_idempotent(engine: Engine) -> None:
-    parent_id, _ = await _start_parent(engine)
-    await _claim_as(engine, "parents")
+    parent_id, _ = await start_parent(engine)
+    await claim_as(engine, "parents")
     payloads = ['{"n":0}', '{"n":1}', '{"n":2}']
     submission = protocol.ReportItem(
         execution_id=parent_id,
@@ -347,8 +226,8 @@ async def test_a_child_finishing_before_its_parent_suspends_is_counted_once(
     """Children of an earlier attempt may finish before the replay suspends on them (the
     case reports._suspend handles with `unfinished == 0`). One that finishes early must not
     resolve the waiting step while its siblings still run."""
-    parent_id, _ = await _start_parent(engine)
-    await _claim_as(engine, "parents")
+    parent_id, _ = await start_parent(engine)
+    await claim_as(engine, "parents")
     submission = protocol.ReportItem(
         execution_id=parent_id,
         attempt=1,
@@ -392,7 +271,7 @@ async def test_invoke_and_wait_resolves_with_the_child_result_or_error(engine: E
     await engine.register("kids", [("child_wf", "child_q", None)])
     ok_parent = (await engine.submit("parent_wf")).execution_id
     bad_parent = (await engine.submit("parent_wf")).execution_id
-    await _claim_as(engine, "parents")
+    await claim_as(engine, "parents")
     for parent_id in (ok_parent, bad_parent):
         item = protocol.ReportItem(
             execution_id=parent_id,
@@ -408,7 +287,7 @@ async def test_invoke_and_wait_resolves_with_the_child_result_or_error(engine: E
             outcome=protocol.SuspendOutcome(step_key="call"),
         )
         assert await engine.report_one("parents", item) == "ok"
-    assert await _claim_as(engine, "kids") != []
+    assert await claim_as(engine, "kids") != []
     ok_child = protocol.child_execution_id(ok_parent, "call", 0)
     bad_child = protocol.child_execution_id(bad_parent, "call", 0)
     assert await _finish_child(engine, ok_child, result='{"score":7}') == "ok"
@@ -431,8 +310,8 @@ async def test_invoke_and_wait_resolves_with_the_child_result_or_error(engine: E
 
 
 async def test_a_child_of_an_unknown_workflow_fails_its_step_and_requeues(engine: Engine) -> None:
-    parent_id, _ = await _start_parent(engine, limit=1)
-    await _claim_as(engine, "parents")
+    parent_id, _ = await start_parent(engine, limit=1)
+    await claim_as(engine, "parents")
     item = protocol.ReportItem(
         execution_id=parent_id,
         attempt=1,
@@ -465,8 +344,8 @@ async def test_children_of_steps_after_an_unknown_child_are_not_started(engine: 
     `ctx.step.invoke` calls in a row arrive together. When the first names an unknown workflow,
     the steps after it are dropped ("a future that did not happen"); their children must not be
     started either."""
-    parent_id, _ = await _start_parent(engine)
-    await _claim_as(engine, "parents")
+    parent_id, _ = await start_parent(engine)
+    await claim_as(engine, "parents")
     first_handle = protocol.child_execution_id(parent_id, "first", 0)
     second_handle = protocol.child_execution_id(parent_id, "second", 0)
     item = protocol.ReportItem(
@@ -496,6 +375,6 @@ async def test_a_waiting_parent_frees_its_queue_slot(engine: Engine) -> None:
     await engine.register("kids", [("child_wf", "child_q", None)])
     first = await engine.submit("parent_wf")
     second = await engine.submit("parent_wf")
-    assert await _claim_as(engine, "parents") == [first.execution_id]  # limit 1
-    assert await _suspend_on_batch(engine, first.execution_id, attempt=1, n=2) == "ok"
-    assert await _claim_as(engine, "parents") == [second.execution_id]
+    assert await claim_as(engine, "parents") == [first.execution_id]  # limit 1
+    assert await suspend_on_batch(engine, first.execution_id, attempt=1, n=2) == "ok"
+    assert await claim_as(engine, "parents") == [second.execution_id]

@@ -155,7 +155,7 @@ class HttpTransport:
         limit = self._timeout if timeout is None else timeout
         for tried in range(len(self.base_urls)):
             pool = await self._plain_pool()
-            where = f"{method} {self.base_url}{path}"
+            url = self.base_url + path
             try:
                 async with asyncio.timeout(limit):
                     status, body = await pool.request(method, path, content, params)
@@ -164,10 +164,10 @@ class HttpTransport:
                 # Not connected: the request never reached this server; try the next one.
                 self._next_server()
                 if tried == len(self.base_urls) - 1:
-                    raise TransportError(f"{where}: {exc}") from exc
+                    raise TransportError(f"{method} {url}: {exc}") from exc
             except (ExchangeFailed, TimeoutError, OSError) as exc:
                 self._next_server()
-                raise TransportError(f"{where}: {type(exc).__name__}: {exc}") from exc
+                raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
 
     async def _plain_pool(self) -> Http11Pool:

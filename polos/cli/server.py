@@ -93,6 +93,9 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         loop=loop,
         http=JsonErrorHttpToolsProtocol,
+        # The server never reads the client's address, so X-Forwarded-* rewriting is only
+        # a layer on every request (and would trust any local process's header).
+        proxy_headers=False,
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -1,17 +1,19 @@
-"""The hot routes, answered without FastAPI's routing and dependency solving.
+"""The hot routes, answered before FastAPI sees the request.
 
 A worker's claims, reports and heartbeats and a client's `POST .../run` are most of the
 requests a busy server answers, and each is one path parameter plus a body the route parses
 itself (`http.parse_body`). FastAPI spends ≈ 130-150 µs of CPU per such request finding the
 route among the included routers and solving its (empty) dependencies, several times what
 the route itself costs for a small report; on a single execution's path (four requests) that
-was ≈ 0.5 ms of the server's ≈ 2.8 ms per call (docs/performance.md).
+was ≈ 0.5 ms of the server's ≈ 2.8 ms per call (docs/performance.md). Its own middleware
+(error catching, telemetry, body limits: the routes enforce their own limits) cost another
+≈ 40-60 µs per request, so `app.PolosApp` routes a matched request straight to a short chain
+of its own: the request counter, authentication, then `serve`.
 
-`HotRoutes` is the innermost middleware: authentication and the request counter still run
-before it, and the routes themselves are the same functions FastAPI calls (their OpenAPI
-description is unchanged). A request it does not recognise, including one whose query string
-it would have to validate differently, goes on to FastAPI untouched, so 404/405/422 answers
-keep FastAPI's wording. Errors are answered by the same handlers as the app's.
+The routes themselves are the same functions FastAPI calls (their OpenAPI description is
+unchanged). A request `match` does not recognise, including one whose query string it would
+have to validate differently, goes on to FastAPI untouched, so 404/405/422 answers keep
+FastAPI's wording. Errors are answered by the same handlers as the app's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from polos import protocol
-from polos.server.auth import ASGIApp, Receive, Scope, Send
+from polos.server.auth import Receive, Scope, Send
 from polos.server.http import ApiError, error_response
 from polos.server.routes import executions, workers
 from polos.store.base import StoreUnavailable
@@ -88,7 +90,8 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def _match(scope: Scope) -> tuple[HotRoute, dict[str, Any]] | None:
+def match(scope: Scope) -> tuple[HotRoute, dict[str, Any]] | None:
+    """The hot route of an HTTP request and its arguments, or None: FastAPI's request."""
     method = scope["method"]
     path = _route_path(scope)
     for route in ROUTES:
@@ -118,21 +121,17 @@ def _match(scope: Scope) -> tuple[HotRoute, dict[str, Any]] | None:
     return None
 
 
-class HotRoutes:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+MATCHED = "polos.hot_route"  # the scope key `PolosApp` leaves the match of `match` under
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _match(scope) if scope["type"] == "http" else None
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        route, args = found
-        try:
-            response = await route.handler(request=Request(scope, receive), **args)
-        except Exception as exc:
-            response = error_answer(exc)
-        await response(scope, receive, send)
+
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request `match` recognised (its match under `MATCHED` in the scope)."""
+    route, args = scope[MATCHED]
+    try:
+        response = await route.handler(request=Request(scope, receive), **args)
+    except Exception as exc:
+        response = error_answer(exc)
+    await response(scope, receive, send)
 
 
 def error_answer(exc: Exception) -> Response:

@@ -29,7 +29,7 @@ def test_the_worker_protocol_and_run_are_matched_with_their_path_parameter() -> 
         "/api/v1/workflows/review/run": (executions.run_workflow, {"workflow_id": "review"}),
     }
     for path, (handler, args) in cases.items():
-        found = hot_routes._match(scope("POST", path))
+        found = hot_routes.match(scope("POST", path))
         assert found is not None, path
         assert found[0].handler is handler
         assert found[1] == args
@@ -49,12 +49,12 @@ def test_the_worker_protocol_and_run_are_matched_with_their_path_parameter() -> 
     ],
 )
 def test_anything_else_goes_to_fastapi(method: str, path: str) -> None:
-    assert hot_routes._match(scope(method, path)) is None
+    assert hot_routes.match(scope(method, path)) is None
 
 
 def test_wait_seconds_is_parsed_and_anything_doubtful_goes_to_fastapi() -> None:
     run = "/api/v1/workflows/review/run"
-    found = hot_routes._match(scope("POST", run, b"wait_seconds=1.5"))
+    found = hot_routes.match(scope("POST", run, b"wait_seconds=1.5"))
     assert found is not None and found[1]["wait_seconds"] == 1.5
     for query in (
         b"wait_seconds=-1",
@@ -65,15 +65,15 @@ def test_wait_seconds_is_parsed_and_anything_doubtful_goes_to_fastapi() -> None:
         b"other=1",
         b"a=%zz&&",
     ):
-        assert hot_routes._match(scope("POST", run, query)) is None, query
+        assert hot_routes.match(scope("POST", run, query)) is None, query
     # Parameters a route does not take are FastAPI's business (it ignores them): not matched.
-    assert hot_routes._match(scope("POST", "/api/v1/workers/w/claim", b"x=1")) is None
+    assert hot_routes.match(scope("POST", "/api/v1/workers/w/claim", b"x=1")) is None
 
 
 def test_a_root_path_is_left_out_as_starlette_does() -> None:
-    found = hot_routes._match(scope("POST", "/polos/api/v1/workers/w/claim", root_path="/polos"))
+    found = hot_routes.match(scope("POST", "/polos/api/v1/workers/w/claim", root_path="/polos"))
     assert found is not None and found[1] == {"worker_id": "w"}
     assert (
-        hot_routes._match(scope("POST", "/polosx/api/v1/workers/w/claim", root_path="/polos"))
+        hot_routes.match(scope("POST", "/polosx/api/v1/workers/w/claim", root_path="/polos"))
         is None
     )

@@ -140,10 +140,14 @@ class SqliteStore(Store):
                     fatal = outcomes[-1][2]
             # Claims parked on a project that now has work run here, after the units that
             # made it ready: their answers need no transaction of their own.
+            units = len(outcomes)
             for project_id in notified:
                 for work, fut in self._parked.pop(project_id, []):
                     if not fut.done() and self._apply_unit(conn, work, fut, outcomes, set()):
                         fatal = outcomes[-1][2]
+            # The parked claims are settled first: a worker waits for their answers to start
+            # the work, while the submitters' callers wait for more than this commit anyway.
+            outcomes = outcomes[units:] + outcomes[:units]
             conn.execute("COMMIT")
             self.transactions += 1
         except Exception as exc:  # the commit itself failed: nothing of the batch is stored

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any
+from typing import cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -278,21 +278,34 @@ async def _park(
     took or None when the caller must look itself: woken otherwise, or timed out). A parked
     claim is withdrawn as soon as the connection drops: nothing is claimed for a worker that
     is gone."""
-    parked = state.store.park(project_id, work)
-    if parked is None:
+    found = state.store.park(project_id, work)
+    if found is None:
         await wait_event(event, timeout)
         return await request.is_disconnected(), None
+    # None as its value: ended by something else than the claim running.
+    parked = cast("asyncio.Future[list[ClaimedExecution] | None]", found)
+    # This task awaits the parked future itself, so the commit that runs the claim wakes it
+    # directly (before the submitter's task, see SqliteStore._apply). A work signal, a
+    # hang-up or the timeout ends the wait by settling it with None: the store then skips it.
+
+    def stop(_: object = None) -> None:
+        if not parked.done():
+            parked.set_result(None)
+
     woken = asyncio.ensure_future(event.wait())
     hung_up = asyncio.ensure_future(_disconnected(request))
+    woken.add_done_callback(stop)
+    hung_up.add_done_callback(stop)
+    timer = asyncio.get_running_loop().call_later(timeout, stop)
     try:
-        waiters: set[asyncio.Future[Any]] = {woken, hung_up, parked}
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        claimed: list[ClaimedExecution] | None = await parked
     finally:
+        timer.cancel()
         state.store.unpark(project_id, parked)
         woken.cancel()
         hung_up.cancel()
-    if parked.done():
-        return False, parked.result()
+    if claimed is not None:
+        return False, claimed
     # Any end of the listener but our own cancel means the connection is over.
     gone = hung_up.done() and not hung_up.cancelled()
     if gone:

@@ -128,11 +128,16 @@ class EventOps:
         return int(row[0]) if row is not None else 0
 
     async def event_waits(self, project_id: str, topic: str) -> list[EventWait]:
-        """Pending waits on `topic` of executions that are waiting, with their cursors."""
+        """Pending waits on `topic` of executions that are waiting, with their cursors.
+
+        The topic's pending waits (steps_event_waits) drive the join: CROSS JOIN fixes that order
+        on SQLite, whose planner has no statistics and otherwise walked every waiting execution
+        of the project (executions_status) on each event published, a submission's and a
+        completion's included. PostgreSQL plans a CROSS JOIN with a WHERE as an inner join."""
         rows = await self._rows(
             "SELECT s.execution_id, s.step_key, s.wait_event_type, "
-            "COALESCE(s.wait_after_seq, e.event_cursor) FROM steps s JOIN executions e "
-            "ON e.id = s.execution_id WHERE s.status = 'pending' AND s.wait_topic = ? "
+            "COALESCE(s.wait_after_seq, e.event_cursor) FROM steps s CROSS JOIN executions e "
+            "WHERE e.id = s.execution_id AND s.status = 'pending' AND s.wait_topic = ? "
             "AND e.project_id = ? AND e.status = 'waiting' ORDER BY e.created_at",
             topic,
             project_id,

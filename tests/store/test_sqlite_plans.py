@@ -4,9 +4,22 @@ order of a join matters the SQL fixes it; these tests catch a plan that walks a 
 
 from __future__ import annotations
 
+import re
+import sqlite3
+from contextlib import closing
+
+from polos import protocol
 from polos.model import NewExecution
+from polos.server.settings import Settings
 from polos.store.base import StoreTx
 from polos.store.sqlite import SqliteStore
+from tests.store.harness import (
+    CountingSignals,
+    Engine,
+    start_parent,
+    step_report,
+    suspend_on_batch,
+)
 
 
 async def _steps_of(store: SqliteStore, work: object) -> int:
@@ -55,3 +68,49 @@ async def test_publishing_an_event_does_not_walk_the_projects_waiting_executions
     # Walking 5,000 waiting executions takes tens of thousands of steps; the topic's own
     # (empty) range of pending waits a handful.
     assert many <= few + 1, (few, many)
+
+
+_GROWING_TABLES = ("executions", "steps", "events", "timers", "schedule_slots")
+
+
+async def test_no_statement_of_a_fan_out_scans_a_growing_table(sqlite_store: SqliteStore) -> None:
+    """Every statement a worker's fan-out makes the server run (submission, claims, steps,
+    children, the parent woken and finished, heartbeats, the lease sweep), as SQLite plans it:
+    none reads a whole table that grows with the executions."""
+    engine = Engine(sqlite_store, CountingSignals(), Settings(database_url="sqlite:///unused"))
+    seen: list[str] = []
+    sqlite_store._require().set_trace_callback(seen.append)
+    try:
+        parent_id, _ = await start_parent(engine)
+        [parent] = await engine.claim(await engine.worker("parents"))
+        assert await suspend_on_batch(engine, parent_id, parent.attempt, 5) == "ok"
+        kids = await engine.claim(await engine.worker("kids"))
+        await engine.report(
+            "kids",
+            *[
+                protocol.ReportItem(
+                    execution_id=k.id,
+                    attempt=k.attempt,
+                    steps=[step_report("count", result="3")],
+                    outcome=protocol.CompleteOutcome(result='{"ok":true}'),
+                )
+                for k in kids
+            ],
+        )
+        [woken] = await engine.claim(await engine.worker("parents"))
+        assert await engine.complete("parents", woken, '"done"') == "ok"
+        await engine.heartbeat("kids", [])
+        await engine.expire(engine.advance(60))
+    finally:
+        sqlite_store._require().set_trace_callback(None)
+    scans: dict[str, list[str]] = {}
+    with closing(sqlite3.connect(sqlite_store.path)) as conn:
+        for sql in dict.fromkeys(seen):
+            if not re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT|WITH)\b", sql, re.IGNORECASE):
+                continue
+            plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+            walks = [p for p in plan if re.match(rf"SCAN ({'|'.join(_GROWING_TABLES)})\b", p)]
+            if walks:
+                scans[sql[:160]] = walks
+    assert len(seen) > 50  # the flow ran through the store
+    assert scans == {}

@@ -149,10 +149,11 @@ async def _restart_while_retrying(
 async def test_client_start_retried_with_an_idempotency_key(
     backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Two crashes: one right after the worker claimed the new execution (`claim_committed`),
-    one (a plain SIGKILL) right after a second start was accepted. After each, the client
-    sends the start again with the same key, through the outage until the restarted server
-    answers: the same execution comes back, and it is one row."""
+    """Two crashes: one right after the worker claimed the new execution (`claim_committed`:
+    on SQLite before the start itself is answered), one (a plain SIGKILL) right after a
+    second start was accepted. After each, the client sends the start again with the same
+    key, through the outage until the restarted server answers: the same execution comes
+    back, and it is one row."""
     started = time.monotonic()
     n = 5
     with database(backend, tmp_path) as url, processes(tmp_path) as procs:
@@ -162,9 +163,17 @@ async def test_client_start_retried_with_an_idempotency_key(
         payload = {"log": str(log), "n": n}
         keys = [f"start-{uuid.uuid4()}", f"start-{uuid.uuid4()}"]
         async with polos.PolosClient(api_url=server.url) as client:
-            first = await client.invoke("fault_parent", payload, idempotency_key=keys[0])
+            # The crash may come before the start is answered: on SQLite the worker's parked
+            # claim runs in the start's own transaction and is answered first, so the server
+            # dies before the client hears back, and the SDK sends the keyed start again
+            # through the outage. Either way the answer must name the execution committed
+            # before the crash.
+            starting = asyncio.create_task(
+                client.invoke("fault_parent", payload, idempotency_key=keys[0])
+            )
             crashed_at = await wait_for_crash(server, "claim_committed")
             again, tries_1 = await _restart_while_retrying(server, client, payload, keys[0])
+            first = await starting
             assert again.id == first.id
 
             second = await client.invoke("fault_parent", payload, idempotency_key=keys[1])

@@ -23,6 +23,7 @@ from polos.model import (
     TimerKind,
 )
 from polos.store.rows import FENCE_COLUMNS, Row, fence_row
+from polos.store.status_counts import StatusCountOps
 
 _SCHEDULE_COLUMNS = (
     "id, project_id, workflow_id, schedule_key, cron, timezone, catch_up_seconds, "
@@ -39,7 +40,7 @@ def _schedule(r: Row) -> Schedule:
     return Schedule(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
 
 
-class ModelOps:
+class ModelOps(StatusCountOps):
     LOCK: str
     LOCK_SKIP: str
     # The column that orders executions by insertion (rowid on SQLite, seq on PostgreSQL).
@@ -182,19 +183,10 @@ class ModelOps:
         )
         return [fence_row(r) for r in rows]
 
-    async def child_status_counts(self, parent_id: str, step_key: str) -> dict[str, int]:
-        """How many children of a parent's step are in each status."""
-        rows = await self._rows(
-            "SELECT status, COUNT(*) FROM executions WHERE parent_execution_id = ? "
-            "AND parent_step_key = ? GROUP BY status",
-            parent_id,
-            step_key,
-        )
-        return {str(r[0]): int(r[1]) for r in rows}
-
     async def cancel_executions(
         self, execution_ids: Sequence[str], error: ErrorInfo, now: float
     ) -> None:
+        await self.count_changed(execution_ids, "cancelled")
         await self._many(
             "UPDATE executions SET status = 'cancelled', error_type = ?, error_message = ?, "
             "worker_id = NULL, lease_expires_at = NULL, cancelled_at = ?, completed_at = ?, "

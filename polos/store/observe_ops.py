@@ -1,13 +1,17 @@
 """Read-only queries of the observability API (the CLI and the dashboard): executions with
-filters and keyset pagination, journals with timings, status counts of trees, queues, workers'
-executions in flight, the latest events. Written once for both databases with the primitives
-of `ModelOps` (`?` placeholders; `INSERTION_ORDER` is rowid on SQLite, seq on PostgreSQL).
+filters and keyset pagination, journals with timings, queues, workers' executions in flight,
+the latest events. Written once for both databases with the primitives of `ModelOps` (`?`
+placeholders; `INSERTION_ORDER` is rowid on SQLite, seq on PostgreSQL). The status counts of
+trees and children are counters (store/status_counts.py).
 
-Every query here is one index range (migration 0006 declares the indexes), so its cost is the
-size of what it returns or counts, never the size of the table:
+Every query here is one index range (migrations 0006 and 0007 declare the indexes), so its
+cost is the size of what it returns or counts, never the size of the table, with two
+exceptions a listing can meet:
 
 - listings walk `(filter..., created_at, insertion order)` newest first from the cursor;
-- status counts of a root's tree and of a node's children are index-only counts;
+  with a status filter, executions_status holds only executions not completed, so listing
+  the *completed* ones walks the project's (or the tree's) executions newest first and skips
+  the others, and a status filter on a tree walks the tree's executions likewise;
 - the one walk that visits each node is `subtree_counts` (descendants of an execution that is
   not a root, and per-level counts of a tree), bounded by the depth asked for.
 """
@@ -107,9 +111,9 @@ class ObserveOps:
         Each page is read as a few index ranges merged (each with the page's limit): after a
         cursor (created_at, order), the rest of its created_at (`order < ?`) and the older
         ones (`created_at < ?`) — SQLite cannot range over a row value that ends with the
-        rowid, and the children of a batch share one created_at; and with a parent or root
-        filter but no status, one range per status (their indexes put status before
-        created_at, so that they also serve the status counts)."""
+        rowid, and the children of a batch share one created_at. A status filter other than
+        `completed` repeats executions_status's own condition, so that the planners (SQLite's
+        in particular) see that its partial index applies."""
         order = self.INSERTION_ORDER
         where: list[str] = []
         params: list[Any] = []
@@ -140,13 +144,11 @@ class ObserveOps:
         if query.created_before is not None:
             where.append("created_at < ?")
             params.append(query.created_before)
-        statuses: list[str | None] = (
-            [query.status.value]
-            if query.status is not None
-            else list(STATUSES)
-            if by_tree
-            else [None]
-        )
+        if query.status is not None:
+            where.append("status = ?")
+            params.append(query.status.value)
+            if query.status.value != "completed" and not by_tree:
+                where.append("status <> 'completed'")
         ranges: list[tuple[str, list[Any]]] = (
             [("", [])]
             if query.before is None
@@ -159,15 +161,9 @@ class ObserveOps:
         tail = f" ORDER BY created_at DESC, {order} DESC LIMIT ?"
         branches: list[str] = []
         all_params: list[Any] = []
-        for status in statuses:
-            for condition, range_params in ranges:
-                sql = select + condition
-                branch_params = [*params, *range_params]
-                if status is not None:
-                    sql += " AND status = ?"
-                    branch_params.append(status)
-                branches.append(sql + tail)
-                all_params += [*branch_params, query.limit]
+        for condition, range_params in ranges:
+            branches.append(select + condition + tail)
+            all_params += [*params, *range_params, query.limit]
         if len(branches) == 1:
             rows = await self._rows(branches[0], *all_params)
         else:
@@ -225,30 +221,6 @@ class ObserveOps:
         ]
 
     # -- status counts -----------------------------------------------------------------------
-
-    async def tree_counts(self, root_execution_id: str) -> Counts:
-        """Executions of the tree of a root (the root included) by status: one index-only
-        count (executions_root_status)."""
-        rows = await self._rows(
-            "SELECT status, COUNT(*) FROM executions WHERE root_execution_id = ? GROUP BY status",
-            root_execution_id,
-        )
-        return {str(r[0]): int(r[1]) for r in rows}
-
-    async def children_counts(self, parent_ids: Sequence[str]) -> dict[str, Counts]:
-        """Direct children of each parent by status (index-only: executions_parent_status)."""
-        out: dict[str, Counts] = {}
-        ids = list(dict.fromkeys(parent_ids))
-        for i in range(0, len(ids), CHUNK):
-            part = ids[i : i + CHUNK]
-            marks = ",".join("?" * len(part))
-            for r in await self._rows(
-                "SELECT parent_execution_id, status, COUNT(*) FROM executions "
-                f"WHERE parent_execution_id IN ({marks}) GROUP BY parent_execution_id, status",
-                *part,
-            ):
-                out.setdefault(str(r[0]), {})[str(r[1])] = int(r[2])
-        return out
 
     async def subtree_counts(self, execution_id: str, depth: int) -> list[Counts]:
         """Descendants of an execution by level (index 0: its children) and status, down to
@@ -351,7 +323,7 @@ class ObserveOps:
             of(str(r[0])).queued = int(r[1])
         for r in await self._rows(
             "SELECT queue_name, COUNT(*) FROM executions WHERE project_id = ? "
-            "AND status = 'waiting' GROUP BY queue_name",
+            "AND status = 'waiting' AND status <> 'completed' GROUP BY queue_name",
             project_id,
         ):
             of(str(r[0])).waiting = int(r[1])

@@ -148,6 +148,7 @@ class PostgresStore(Store):
                 try:
                     async with conn.transaction():
                         value = await work(tx)
+                        await tx.flush_status_counts()
                         await tx.send_notifications()
                 except _RETRYABLE as exc:
                     if attempt == _ATTEMPTS - 1:

@@ -23,6 +23,7 @@ from polos.store.rows import (
     execution_row,
     fence_row,
 )
+from polos.store.status_counts import StatusCountOps
 
 if TYPE_CHECKING:
     from polos.store.postgres_base import PgConnection
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 _INSERT_CHUNK = 5000
 
 
-class PgExecutionOps:
+class PgExecutionOps(StatusCountOps):
     _c: PgConnection  # PgTx's connection, set in its __init__
 
     async def insert_executions(self, rows: Sequence[NewExecution], now: float) -> set[str]:
@@ -79,6 +80,7 @@ class PgExecutionOps:
                 max((r.event_cursor for r in part), default=0),
             )
             inserted.update(r[0] for r in found)
+        self.count_inserted(r for r in rows if r.id in inserted)
         return inserted
 
     async def execution_by_idempotency_key(self, project_id: str, key: str) -> ExecutionRow | None:
@@ -139,6 +141,10 @@ class PgExecutionOps:
             list(execution_ids),
         )
         by_id = {r[0]: ClaimedExecution(*r) for r in rows}
+        self.count_moves(
+            ((c.root_execution_id, c.parent_execution_id, c.parent_step_key), "queued", "running")
+            for c in by_id.values()
+        )
         return [by_id[i] for i in execution_ids if i in by_id]
 
     async def load_journals(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:
@@ -154,6 +160,11 @@ class PgExecutionOps:
         return out
 
     async def finish_executions(self, updates: Sequence[FinalUpdate], now: float) -> None:
+        by_status: dict[str, list[str]] = {}
+        for u in updates:
+            by_status.setdefault(u.status.value, []).append(u.id)
+        for status, ids in by_status.items():
+            await self.count_changed(ids, status)
         await self._c.executemany(
             "UPDATE executions SET status = $1, result = $2, error_type = $3, "
             "error_message = $4, output_schema = $5, state = COALESCE($6, state), "
@@ -177,6 +188,7 @@ class PgExecutionOps:
     async def requeue_executions(
         self, execution_ids: Sequence[str], ready_at: float, now: float, count_retry: bool
     ) -> None:
+        await self.count_changed(execution_ids, "queued")
         await self._c.execute(
             "UPDATE executions SET status = 'queued', worker_id = NULL, "
             "lease_expires_at = NULL, ready_at = $1, retry_count = retry_count + $2, "
@@ -188,6 +200,7 @@ class PgExecutionOps:
         )
 
     async def set_waiting(self, execution_id: str, state_json: str | None, now: float) -> None:
+        await self.count_changed([execution_id], "waiting")
         await self._c.execute(
             "UPDATE executions SET status = 'waiting', worker_id = NULL, "
             "lease_expires_at = NULL, state = COALESCE($1, state), updated_at = $2 "

@@ -190,6 +190,7 @@ class SqliteStore(Store):
         conn.execute("SAVEPOINT unit")
         try:
             value: Any = _drive(work(tx))
+            _drive(tx.flush_status_counts())
         except BaseException as exc:  # a unit's failure is that unit's alone
             conn.execute("ROLLBACK TO unit")
             conn.execute("RELEASE unit")

@@ -140,6 +140,7 @@ class SqliteTx(RegistryOps, StoreTx):
                 for r in fresh
             ],
         )
+        self.count_inserted(fresh)
         return {r.id for r in fresh}
 
     async def execution_by_idempotency_key(self, project_id: str, key: str) -> ExecutionRow | None:
@@ -199,6 +200,10 @@ class SqliteTx(RegistryOps, StoreTx):
                 (worker_id, lease_until, now, now, *part),
             ).fetchall():
                 by_id[r[0]] = ClaimedExecution(*r)
+        self.count_moves(
+            ((c.root_execution_id, c.parent_execution_id, c.parent_step_key), "queued", "running")
+            for c in by_id.values()
+        )
         return [by_id[i] for i in execution_ids if i in by_id]
 
     async def load_journals(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:
@@ -224,6 +229,11 @@ class SqliteTx(RegistryOps, StoreTx):
         return out
 
     async def finish_executions(self, updates: Sequence[FinalUpdate], now: float) -> None:
+        by_status: dict[str, list[str]] = {}
+        for u in updates:
+            by_status.setdefault(u.status.value, []).append(u.id)
+        for status, ids in by_status.items():
+            await self.count_changed(ids, status)
         self._c.executemany(
             "UPDATE executions SET status = ?, result = ?, error_type = ?, error_message = ?, "
             "output_schema = ?, state = COALESCE(?, state), worker_id = NULL, "
@@ -247,6 +257,7 @@ class SqliteTx(RegistryOps, StoreTx):
     async def requeue_executions(
         self, execution_ids: Sequence[str], ready_at: float, now: float, count_retry: bool
     ) -> None:
+        await self.count_changed(execution_ids, "queued")
         self._c.executemany(
             "UPDATE executions SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, "
             "ready_at = ?, retry_count = retry_count + ?, updated_at = ? WHERE id = ?",
@@ -254,6 +265,7 @@ class SqliteTx(RegistryOps, StoreTx):
         )
 
     async def set_waiting(self, execution_id: str, state_json: str | None, now: float) -> None:
+        await self.count_changed([execution_id], "waiting")
         self._c.execute(
             "UPDATE executions SET status = 'waiting', worker_id = NULL, lease_expires_at = NULL, "
             "state = COALESCE(?, state), updated_at = ? WHERE id = ?",

@@ -18,6 +18,7 @@ from polos.store import create_store
 from polos.store.base import Store
 from polos.store.sqlite import SqliteStore
 from tests import pg
+from tests.status_counts_check import assert_status_counts_exact
 from tests.store.harness import CountingSignals, Engine
 
 BACKENDS = ["sqlite", "postgres"]
@@ -53,6 +54,8 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     opened = await open_store(database_url)
     try:
         yield opened
+        # Whatever the test did, the status counters are still exact.
+        await assert_status_counts_exact(opened)
     finally:
         await opened.close()
 

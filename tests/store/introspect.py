@@ -81,7 +81,9 @@ _TABLE = re.compile(
 _ADD_COLUMN = re.compile(
     r"ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE
 )
-_INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+_INDEX = re.compile(
+    r"(CREATE|DROP)\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(\w+)", re.IGNORECASE
+)
 _CONSTRAINTS = {"PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "CONSTRAINT"}
 
 
@@ -117,5 +119,9 @@ def declared_schema(dialect_name: str) -> tuple[dict[str, set[str]], set[str]]:
             }
         for table, column in _ADD_COLUMN.findall(sql):
             declared[table].add(column)
-        index_names.update(_INDEX.findall(sql))
+        for verb, name in _INDEX.findall(sql):  # in order: an index dropped, then recreated
+            if verb.upper() == "CREATE":
+                index_names.add(name)
+            else:
+                index_names.discard(name)
     return declared, index_names

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from polos.store.base import Store, Work, migrations
 from polos.store.sqlite_tx import SqliteTx
+from polos.store.status_counts import CountDeltas
 
 T = TypeVar("T")
 log = logging.getLogger("polos.store.sqlite")
@@ -135,16 +136,21 @@ class SqliteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
             notified: set[str] = set()
+            counts = CountDeltas()
             for work, fut in batch:
-                if self._apply_unit(conn, work, fut, outcomes, notified):
+                if self._apply_unit(conn, work, fut, outcomes, notified, counts):
                     fatal = outcomes[-1][2]
             # Claims parked on a project that now has work run here, after the units that
             # made it ready: their answers need no transaction of their own.
             units = len(outcomes)
             for project_id in notified:
                 for work, fut in self._parked.pop(project_id, []):
-                    if not fut.done() and self._apply_unit(conn, work, fut, outcomes, set()):
+                    if not fut.done() and self._apply_unit(
+                        conn, work, fut, outcomes, set(), counts
+                    ):
                         fatal = outcomes[-1][2]
+            # The status counters change once per transaction (store/status_counts.py).
+            _drive(SqliteTx(conn, self.wakeups).flush_status_counts(counts))
             # The parked claims are settled first: a worker waits for their answers to start
             # the work, while the submitters' callers wait for more than this commit anyway.
             outcomes = outcomes[units:] + outcomes[:units]
@@ -183,20 +189,24 @@ class SqliteStore(Store):
         fut: asyncio.Future[Any],
         outcomes: list[tuple[asyncio.Future[Any], bool, Any, list[Callable[[], None]]]],
         notified: set[str],
+        counts: CountDeltas,
     ) -> bool:
         """Run one unit in a savepoint; record its outcome. True: it raised a fatal error
         (KeyboardInterrupt, SystemExit), to be re-raised once the batch is settled."""
         tx = SqliteTx(conn, self.wakeups)
+        tx._counts_before = counts
         conn.execute("SAVEPOINT unit")
         try:
             value: Any = _drive(work(tx))
-            _drive(tx.flush_status_counts())
         except BaseException as exc:  # a unit's failure is that unit's alone
             conn.execute("ROLLBACK TO unit")
             conn.execute("RELEASE unit")
             outcomes.append((fut, False, exc, []))
             return isinstance(exc, KeyboardInterrupt | SystemExit)
         conn.execute("RELEASE unit")
+        changed = tx.take_counts()
+        if changed is not None:
+            counts.merge(changed)
         outcomes.append((fut, True, value, tx.callbacks))
         notified |= tx.work_projects
         return False

@@ -3,10 +3,11 @@
 A tree's progress (its executions by status) and a node's children by status were index-only
 counts over indexes keyed by status, and every status change moved an entry of each of them.
 Instead, each operation that changes executions' statuses records what moved here (+1 to the
-new status, -1 to the old, per root and per (parent, step)), and the unit of work writes the
-sums once, at its end (`flush_status_counts`, called by both stores before the unit's
-savepoint or transaction ends): a report that finishes 500 children of one parent changes a
-few counter rows.
+new status, -1 to the old, per root and per (parent, step)), and the sums are written once:
+on PostgreSQL at the end of the unit's transaction, on SQLite before the COMMIT of the group
+commit, for all its units together (a unit rolled back to its savepoint drops its own). A
+report that finishes 500 children of one parent changes a few counter rows; a submission and
+the claim parked for it, committed together, change one.
 
 The statuses before a change are read in the same transaction (the rows are locked on
 PostgreSQL, the transaction is alone on SQLite), so the counters are exactly a `GROUP BY`
@@ -34,12 +35,40 @@ ChildKey = tuple[str, str, str]
 Placement = tuple[str, str | None, str | None]
 
 
+class CountDeltas:
+    """Counter changes not yet written: per (root, status) and per (parent, step, status)."""
+
+    __slots__ = ("children", "tree")
+
+    def __init__(self) -> None:
+        self.tree: dict[TreeKey, int] = {}
+        self.children: dict[ChildKey, int] = {}
+
+    def add(self, placement: Placement, status: str, delta: int) -> None:
+        root, parent, step_key = placement
+        tree = self.tree
+        key = (root, status)
+        tree[key] = tree.get(key, 0) + delta
+        if parent is not None:
+            children = self.children
+            child_key = (parent, step_key or "", status)
+            children[child_key] = children.get(child_key, 0) + delta
+
+    def merge(self, other: CountDeltas) -> None:
+        for key, delta in other.tree.items():
+            self.tree[key] = self.tree.get(key, 0) + delta
+        for child_key, delta in other.children.items():
+            self.children[child_key] = self.children.get(child_key, 0) + delta
+
+
 class StatusCountOps:
     """A mixin of `StoreTx`, written with the primitives of `ModelOps`."""
 
     LOCK: str
-    _tree_deltas: dict[TreeKey, int] | None = None
-    _child_deltas: dict[ChildKey, int] | None = None
+    # This unit's changes, and (SQLite) those of the units before it in the same transaction,
+    # which the store writes once before its COMMIT: reads inside a unit add both.
+    _counts: CountDeltas | None = None
+    _counts_before: CountDeltas | None = None
 
     async def _rows(self, sql: str, *params: Any) -> list[Row]:
         raise NotImplementedError
@@ -51,18 +80,10 @@ class StatusCountOps:
 
     def count_status(self, placement: Placement, status: str, delta: int) -> None:
         """`delta` executions placed at `placement` entered (or, negative, left) `status`."""
-        root, parent, step_key = placement
-        tree = self._tree_deltas
-        if tree is None:
-            tree = self._tree_deltas = {}
-            self._child_deltas = {}
-        key = (root, status)
-        tree[key] = tree.get(key, 0) + delta
-        if parent is not None:
-            children = self._child_deltas
-            assert children is not None
-            child_key = (parent, step_key or "", status)
-            children[child_key] = children.get(child_key, 0) + delta
+        counts = self._counts
+        if counts is None:
+            counts = self._counts = CountDeltas()
+        counts.add(placement, status, delta)
 
     def count_moves(self, moves: Iterable[tuple[Placement, str | None, str]]) -> None:
         """Each (placement, old status or None for a new execution, new status)."""
@@ -72,6 +93,11 @@ class StatusCountOps:
             if old is not None:
                 self.count_status(placement, old, -1)
             self.count_status(placement, new, 1)
+
+    def take_counts(self) -> CountDeltas | None:
+        """This unit's changes, handed to the store to write later (SQLite)."""
+        counts, self._counts = self._counts, None
+        return counts
 
     def count_inserted(self, rows: Iterable[NewExecution]) -> None:
         """New executions (queued)."""
@@ -104,13 +130,13 @@ class StatusCountOps:
             for placement, old in await self.statuses_before(execution_ids)
         )
 
-    async def flush_status_counts(self) -> None:
-        """Write this unit's sums (the stores call this at the end of each unit)."""
-        tree, children = self._tree_deltas, self._child_deltas
-        if tree is None:
-            return
-        self._tree_deltas = self._child_deltas = None
-        tree_rows = sorted((k[0], k[1], d) for k, d in tree.items() if d)
+    async def flush_status_counts(self, counts: CountDeltas | None = None) -> None:
+        """Write `counts` (default: this unit's changes, which are then forgotten)."""
+        if counts is None:
+            counts = self.take_counts()
+            if counts is None:
+                return
+        tree_rows = sorted((k[0], k[1], d) for k, d in counts.tree.items() if d)
         if tree_rows:
             await self._many(
                 "INSERT INTO tree_status_counts (root_execution_id, status, n) VALUES (?, ?, ?) "
@@ -118,7 +144,7 @@ class StatusCountOps:
                 "DO UPDATE SET n = tree_status_counts.n + excluded.n",
                 tree_rows,
             )
-        child_rows = sorted((k[0], k[1], k[2], d) for k, d in (children or {}).items() if d)
+        child_rows = sorted((k[0], k[1], k[2], d) for k, d in counts.children.items() if d)
         if child_rows:
             await self._many(
                 "INSERT INTO child_status_counts (parent_execution_id, parent_step_key, status, "
@@ -127,6 +153,9 @@ class StatusCountOps:
                 "DO UPDATE SET n = child_status_counts.n + excluded.n",
                 child_rows,
             )
+
+    def _unwritten(self) -> list[CountDeltas]:
+        return [c for c in (self._counts_before, self._counts) if c is not None]
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -137,9 +166,10 @@ class StatusCountOps:
             root_execution_id,
         )
         counts = {str(r[0]): int(r[1]) for r in rows}
-        for (root, status), delta in (self._tree_deltas or {}).items():
-            if root == root_execution_id:
-                counts[status] = counts.get(status, 0) + delta
+        for unwritten in self._unwritten():
+            for (root, status), delta in unwritten.tree.items():
+                if root == root_execution_id:
+                    counts[status] = counts.get(status, 0) + delta
         return {s: n for s, n in counts.items() if n}
 
     async def children_counts(self, parent_ids: Sequence[str]) -> dict[str, Counts]:
@@ -156,10 +186,11 @@ class StatusCountOps:
             ):
                 out.setdefault(str(r[0]), {})[str(r[1])] = int(r[2])
         wanted = set(ids)
-        for (parent, _step, status), delta in (self._child_deltas or {}).items():
-            if parent in wanted:
-                counts = out.setdefault(parent, {})
-                counts[status] = counts.get(status, 0) + delta
+        for unwritten in self._unwritten():
+            for (parent, _step, status), delta in unwritten.children.items():
+                if parent in wanted:
+                    counts = out.setdefault(parent, {})
+                    counts[status] = counts.get(status, 0) + delta
         return {p: {s: n for s, n in c.items() if n} for p, c in out.items() if any(c.values())}
 
     async def child_status_counts(self, parent_id: str, step_key: str) -> Counts:
@@ -172,7 +203,8 @@ class StatusCountOps:
             step_key,
         )
         counts = {str(r[0]): int(r[1]) for r in rows}
-        for (parent, step, status), delta in (self._child_deltas or {}).items():
-            if parent == parent_id and step == step_key:
-                counts[status] = counts.get(status, 0) + delta
+        for unwritten in self._unwritten():
+            for (parent, step, status), delta in unwritten.children.items():
+                if parent == parent_id and step == step_key:
+                    counts[status] = counts.get(status, 0) + delta
         return {s: n for s, n in counts.items() if n}

@@ -5,6 +5,7 @@ through every status change, on each backend: their values at each stage of a tr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -14,9 +15,17 @@ import pytest
 from polos import protocol
 from polos.model import ErrorInfo
 from polos.server.cancel import cancel_tree
-from polos.store.base import Store, StoreTx, migrations
-from polos.store.sqlite import _statements
-from tests.store.harness import Engine, claim_as, start_parent, suspend_on_batch
+from polos.server.settings import Settings
+from polos.store.base import Store, StoreTx, Work, migrations
+from polos.store.sqlite import SqliteStore, _statements
+from tests.status_counts_check import assert_status_counts_exact
+from tests.store.harness import (
+    CountingSignals,
+    Engine,
+    claim_as,
+    start_parent,
+    suspend_on_batch,
+)
 
 
 async def _tree(store: Store, root: str) -> dict[str, int]:
@@ -178,3 +187,41 @@ def test_the_migration_counts_the_executions_already_there(tmp_path: Path) -> No
         ("c3", "", "failed", 1),
     }
     conn.close()
+
+
+async def test_units_committed_together_each_count_once(sqlite_store: SqliteStore) -> None:
+    """On SQLite the units of one group commit write their counts together, before the
+    COMMIT; a unit rolled back to its savepoint takes its own changes with it."""
+    engine = Engine(sqlite_store, CountingSignals(), Settings(database_url="sqlite:///unused"))
+    parent_id, _ = await start_parent(engine)
+    other = (await engine.submit("parent_wf", "null")).execution_id
+    worker = await engine.worker("parents")
+
+    class Boom(Exception):
+        pass
+
+    def claim(execution_id: str, then_fail: bool) -> Work[None]:
+        async def work(tx: StoreTx) -> None:
+            await tx.mark_running([execution_id], worker.id, engine.clock + 30, engine.clock)
+            if then_fail:
+                raise Boom
+
+        return work
+
+    async def read_inside(tx: StoreTx) -> dict[str, int]:
+        # Runs after the first claim in the same transaction: sees it, not yet written.
+        return await tx.tree_counts(parent_id)
+
+    before = sqlite_store.transactions
+    results = await asyncio.gather(
+        sqlite_store.run(claim(parent_id, then_fail=False)),
+        sqlite_store.run(read_inside),
+        sqlite_store.run(claim(other, then_fail=True)),
+        return_exceptions=True,
+    )
+    assert sqlite_store.transactions == before + 1  # one group commit
+    assert results[1] == {"running": 1}
+    assert isinstance(results[2], Boom)
+    assert await _tree(sqlite_store, parent_id) == {"running": 1}
+    assert await _tree(sqlite_store, other) == {"queued": 1}
+    await assert_status_counts_exact(sqlite_store)

@@ -5,7 +5,7 @@ and of a worker (a mixin of `PgTx`, polos/store/postgres_tx.py)."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from polos.model import (
     ClaimedExecution,
@@ -23,7 +23,7 @@ from polos.store.rows import (
     execution_row,
     fence_row,
 )
-from polos.store.status_counts import StatusCountOps
+from polos.store.status_counts import CountDeltas, StatusCountOps
 
 if TYPE_CHECKING:
     from polos.store.postgres_base import PgConnection
@@ -159,55 +159,100 @@ class PgExecutionOps(StatusCountOps):
             out.setdefault(r[0], []).append(_step(tuple(r)[1:]))
         return out
 
+    # Status changes return each row's placement and its status before the change (from a
+    # sub-select that locks the rows, in ID order, like every other lock on executions), so
+    # that the status counters need no round trip of their own (store/status_counts.py).
+    _BEFORE = (
+        "(SELECT id, status FROM executions WHERE id = ANY({ids}::text[]) "
+        "ORDER BY id FOR UPDATE) AS o"
+    )
+    _MOVED = "RETURNING e.root_execution_id, e.parent_execution_id, e.parent_step_key, o.status"
+
+    def _count_returned(self, rows: Sequence[Any], new_status: str | None = None) -> None:
+        self.count_moves(((r[0], r[1], r[2]), str(r[3]), new_status or str(r[4])) for r in rows)
+
     async def finish_executions(self, updates: Sequence[FinalUpdate], now: float) -> None:
-        by_status: dict[str, list[str]] = {}
-        for u in updates:
-            by_status.setdefault(u.status.value, []).append(u.id)
-        for status, ids in by_status.items():
-            await self.count_changed(ids, status)
-        await self._c.executemany(
-            "UPDATE executions SET status = $1, result = $2, error_type = $3, "
-            "error_message = $4, output_schema = $5, state = COALESCE($6, state), "
-            "worker_id = NULL, lease_expires_at = NULL, completed_at = $7, updated_at = $7 "
-            "WHERE id = $8",
-            [
-                (
-                    u.status.value,
-                    u.result_json,
-                    u.error.type if u.error else None,
-                    u.error.message if u.error else None,
-                    u.output_schema,
-                    u.state_json,
-                    now,
-                    u.id,
-                )
-                for u in sorted(updates, key=lambda u: u.id)
-            ],
+        latest = {u.id: u for u in updates}  # one row per execution: the last update wins
+        part = [latest[i] for i in sorted(latest)]
+        rows = await self._c.fetch(
+            "UPDATE executions e SET status = u.status, result = u.result, "
+            "error_type = u.etype, error_message = u.emsg, output_schema = u.schema, "
+            "state = COALESCE(u.state, e.state), worker_id = NULL, lease_expires_at = NULL, "
+            "completed_at = $8, updated_at = $8 "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::text[], $7::text[]) AS u(id, status, result, etype, emsg, schema, state), "
+            + self._BEFORE.format(ids="$1")
+            + " WHERE e.id = u.id AND o.id = u.id "
+            + self._MOVED
+            + ", e.status",
+            [u.id for u in part],
+            [u.status.value for u in part],
+            [u.result_json for u in part],
+            [u.error.type if u.error else None for u in part],
+            [u.error.message if u.error else None for u in part],
+            [u.output_schema for u in part],
+            [u.state_json for u in part],
+            now,
         )
+        self._count_returned(rows)
 
     async def requeue_executions(
         self, execution_ids: Sequence[str], ready_at: float, now: float, count_retry: bool
     ) -> None:
-        await self.count_changed(execution_ids, "queued")
-        await self._c.execute(
-            "UPDATE executions SET status = 'queued', worker_id = NULL, "
-            "lease_expires_at = NULL, ready_at = $1, retry_count = retry_count + $2, "
-            "updated_at = $3 WHERE id = ANY($4::text[])",
+        rows = await self._c.fetch(
+            "UPDATE executions e SET status = 'queued', worker_id = NULL, "
+            "lease_expires_at = NULL, ready_at = $1, retry_count = e.retry_count + $2, "
+            "updated_at = $3 FROM "
+            + self._BEFORE.format(ids="$4")
+            + " WHERE e.id = o.id "
+            + self._MOVED,
             ready_at,
             int(count_retry),
             now,
-            sorted(execution_ids),
+            sorted(set(execution_ids)),
         )
+        self._count_returned(rows, "queued")
 
     async def set_waiting(self, execution_id: str, state_json: str | None, now: float) -> None:
-        await self.count_changed([execution_id], "waiting")
-        await self._c.execute(
-            "UPDATE executions SET status = 'waiting', worker_id = NULL, "
-            "lease_expires_at = NULL, state = COALESCE($1, state), updated_at = $2 "
-            "WHERE id = $3",
+        rows = await self._c.fetch(
+            "UPDATE executions e SET status = 'waiting', worker_id = NULL, "
+            "lease_expires_at = NULL, state = COALESCE($1, e.state), updated_at = $2 FROM "
+            + self._BEFORE.format(ids="$3")
+            + " WHERE e.id = o.id "
+            + self._MOVED,
             state_json,
             now,
-            execution_id,
+            [execution_id],
+        )
+        self._count_returned(rows, "waiting")
+
+    async def flush_status_counts(self, counts: CountDeltas | None = None) -> None:
+        """Both counter tables in one round trip (the SQL of store/status_counts.py, as
+        arrays), rows in sorted order."""
+        if counts is None:
+            counts = self.take_counts()
+            if counts is None:
+                return
+        tree = sorted((k, d) for k, d in counts.tree.items() if d)
+        children = sorted((k, d) for k, d in counts.children.items() if d)
+        if not tree and not children:
+            return
+        await self._c.execute(
+            "WITH tree AS (INSERT INTO tree_status_counts (root_execution_id, status, n) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) "
+            "ON CONFLICT (root_execution_id, status) "
+            "DO UPDATE SET n = tree_status_counts.n + excluded.n) "
+            "INSERT INTO child_status_counts (parent_execution_id, parent_step_key, status, n) "
+            "SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int[]) "
+            "ON CONFLICT (parent_execution_id, parent_step_key, status) "
+            "DO UPDATE SET n = child_status_counts.n + excluded.n",
+            [k[0] for k, _ in tree],
+            [k[1] for k, _ in tree],
+            [d for _, d in tree],
+            [k[0] for k, _ in children],
+            [k[1] for k, _ in children],
+            [k[2] for k, _ in children],
+            [d for _, d in children],
         )
 
     async def expired_leases(self, now: float, limit: int) -> list[FenceRow]:

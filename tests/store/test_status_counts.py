@@ -6,10 +6,10 @@ through every status change, on each backend: their values at each stage of a tr
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from polos import protocol
@@ -18,6 +18,7 @@ from polos.server.cancel import cancel_tree
 from polos.server.settings import Settings
 from polos.store.base import Store, StoreTx, Work, migrations
 from polos.store.sqlite import SqliteStore, _statements
+from tests import pg
 from tests.status_counts_check import assert_status_counts_exact
 from tests.store.harness import (
     CountingSignals,
@@ -144,49 +145,77 @@ async def test_a_unit_that_fails_leaves_the_counts_as_they_were(engine: Engine) 
     assert (await engine.get(parent_id)).status.value == "queued"
 
 
-def test_the_migration_counts_the_executions_already_there(tmp_path: Path) -> None:
-    """A database of 0006 with executions in it gets counters equal to them (SQLite; the
-    PostgreSQL migration runs the same two statements)."""
+# A database of migration 0006 with executions in it: (id, parent, parent step, status).
+_OLD_ROWS = [
+    ("r1", None, None, "running"),
+    ("c1", "r1", "s", "completed"),
+    ("c2", "r1", "s", "completed"),
+    ("c3", "r1", "t", "queued"),
+    ("g1", "c3", None, "failed"),
+    ("r2", None, None, "completed"),
+]
+_OLD_ROOTS = {"r1": "r1", "c1": "r1", "c2": "r1", "c3": "r1", "g1": "r1", "r2": "r2"}
+_INSERT_OLD = (
+    "INSERT INTO executions (id, project_id, workflow_id, status, queue_name, payload, "
+    "parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, ready_at, "
+    "created_at, updated_at) VALUES ({}, 'p', 'w', {}, 'q', 'null', {}, {}, 'w', {}, 0, 0, 0)"
+)
+_COUNTED_TREE = {
+    ("r1", "running", 1),
+    ("r1", "completed", 2),
+    ("r1", "queued", 1),
+    ("r1", "failed", 1),
+    ("r2", "completed", 1),
+}
+_COUNTED_CHILDREN = {("r1", "s", "completed", 2), ("r1", "t", "queued", 1), ("c3", "", "failed", 1)}
+
+
+def test_the_migration_counts_the_executions_already_there_sqlite(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     steps = migrations("sqlite")
     assert steps[6].name == "status_counts"
     for m in steps[:6]:
         for statement in _statements(m.sql):
             conn.execute(statement)
-    rows = [
-        ("r1", None, None, "running"),
-        ("c1", "r1", "s", "completed"),
-        ("c2", "r1", "s", "completed"),
-        ("c3", "r1", "t", "queued"),
-        ("g1", "c3", None, "failed"),
-        ("r2", None, None, "completed"),
-    ]
-    roots = {"r1": "r1", "c1": "r1", "c2": "r1", "c3": "r1", "g1": "r1", "r2": "r2"}
-    for id_, parent, step, status in rows:
+    for id_, parent, step, status in _OLD_ROWS:
         conn.execute(
-            "INSERT INTO executions (id, project_id, workflow_id, status, queue_name, payload, "
-            "parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, "
-            "ready_at, created_at, updated_at) VALUES (?, 'p', 'w', ?, 'q', ?, ?, ?, 'w', ?, "
-            "0, 0, 0)",
-            (id_, status, json.dumps(None), parent, roots[id_], step),
+            _INSERT_OLD.format("?", "?", "?", "?", "?"),
+            (id_, status, parent, _OLD_ROOTS[id_], step),
         )
     for statement in _statements(steps[6].sql):
         conn.execute(statement)
-    tree = set(conn.execute("SELECT root_execution_id, status, n FROM tree_status_counts"))
-    assert tree == {
-        ("r1", "running", 1),
-        ("r1", "completed", 2),
-        ("r1", "queued", 1),
-        ("r1", "failed", 1),
-        ("r2", "completed", 1),
-    }
-    children = set(conn.execute("SELECT * FROM child_status_counts"))
-    assert children == {
-        ("r1", "s", "completed", 2),
-        ("r1", "t", "queued", 1),
-        ("c3", "", "failed", 1),
-    }
+    assert set(conn.execute("SELECT * FROM tree_status_counts")) == _COUNTED_TREE
+    assert set(conn.execute("SELECT * FROM child_status_counts")) == _COUNTED_CHILDREN
     conn.close()
+
+
+async def test_the_migration_counts_the_executions_already_there_postgres() -> None:
+    url = pg.create_database("polos_migration")
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            steps = migrations("postgres")
+            assert steps[6].name == "status_counts"
+            for m in steps[:6]:
+                await conn.execute(m.sql)
+            for id_, parent, step, status in _OLD_ROWS:
+                await conn.execute(
+                    _INSERT_OLD.format("$1", "$2", "$3", "$4", "$5"),
+                    id_,
+                    status,
+                    parent,
+                    _OLD_ROOTS[id_],
+                    step,
+                )
+            await conn.execute(steps[6].sql)
+            tree = {tuple(r) for r in await conn.fetch("SELECT * FROM tree_status_counts")}
+            children = {tuple(r) for r in await conn.fetch("SELECT * FROM child_status_counts")}
+        finally:
+            await conn.close()
+    finally:
+        pg.drop_database(url)
+    assert tree == _COUNTED_TREE
+    assert children == _COUNTED_CHILDREN
 
 
 async def test_units_committed_together_each_count_once(sqlite_store: SqliteStore) -> None:

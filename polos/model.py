@@ -408,6 +408,10 @@ class FinalUpdate:
     error: ErrorInfo | None
     output_schema: str | None
     state_json: str | None
+    # Set by a caller that fenced the execution as running in this transaction (a worker's
+    # report): its (root, parent, parent step), so the status counters need not read the row
+    # again (store/status_counts.py).
+    running_at: tuple[str, str | None, str | None] | None = None
 
 
 @dataclass(slots=True)

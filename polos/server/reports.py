@@ -273,7 +273,10 @@ async def _finish(
     else:
         status, result, schema = ExecutionStatus.FAILED, None, None
         error = ErrorInfo(outcome.error.type, outcome.error.message)
-    batch.finals.append(FinalUpdate(row.id, status, result, error, schema, outcome.final_state))
+    placement = (row.root_execution_id, row.parent_execution_id, row.parent_step_key)
+    batch.finals.append(
+        FinalUpdate(row.id, status, result, error, schema, outcome.final_state, placement)
+    )
     if not deferred:
         await batch.flush(tx, now)
     await _finished(tx, row, batch, status, result, error, now)

@@ -231,7 +231,10 @@ class SqliteTx(RegistryOps, StoreTx):
     async def finish_executions(self, updates: Sequence[FinalUpdate], now: float) -> None:
         by_status: dict[str, list[str]] = {}
         for u in updates:
-            by_status.setdefault(u.status.value, []).append(u.id)
+            if u.running_at is not None:
+                self.count_moves([(u.running_at, "running", u.status.value)])
+            else:
+                by_status.setdefault(u.status.value, []).append(u.id)
         for status, ids in by_status.items():
             await self.count_changed(ids, status)
         self._c.executemany(

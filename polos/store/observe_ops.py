@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polos.model import EventRecord, ExecutionFilter, ExecutionRow, ExecutionStatus
-from polos.store.rows import CHUNK, EXECUTION_COLUMNS, Row, execution_row
+from polos.store.rows import EXECUTION_COLUMNS, Row, execution_row, rows_in
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in ExecutionStatus)
 # Deeper than any real tree; a walk of the whole subtree stops here.
@@ -331,18 +331,13 @@ class ObserveOps:
 
     async def running_by_worker(self, worker_ids: Sequence[str]) -> dict[str, int]:
         """How many executions each worker holds now (executions_worker, index only)."""
-        out: dict[str, int] = {}
-        ids = list(dict.fromkeys(worker_ids))
-        for i in range(0, len(ids), CHUNK):
-            part = ids[i : i + CHUNK]
-            marks = ",".join("?" * len(part))
-            for r in await self._rows(
-                "SELECT worker_id, COUNT(*) FROM executions WHERE status = 'running' "
-                f"AND worker_id IN ({marks}) GROUP BY worker_id",
-                *part,
-            ):
-                out[str(r[0])] = int(r[1])
-        return out
+        rows = await rows_in(
+            self._rows,
+            "SELECT worker_id, COUNT(*) FROM executions WHERE status = 'running' "
+            "AND worker_id IN ({marks}) GROUP BY worker_id",
+            list(dict.fromkeys(worker_ids)),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     # -- events ------------------------------------------------------------------------------
 

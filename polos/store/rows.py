@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from polos.model import ErrorInfo, ExecutionRow, ExecutionStatus, FenceRow
@@ -48,6 +48,17 @@ def chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
 
 def marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+async def rows_in(
+    rows: Callable[..., Awaitable[list[Row]]], sql: str, ids: Sequence[str]
+) -> list[Row]:
+    """`sql` (with `{marks}` where the IN list goes) run over `ids` in chunks, with `?`
+    placeholders, by `rows` (a store's `_rows`)."""
+    out: list[Row] = []
+    for part in chunks(ids):
+        out += await rows(sql.format(marks=marks(len(part))), *part)
+    return out
 
 
 def error_info(type_: str | None, message: str | None) -> ErrorInfo | None:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from polos.model import NewExecution
-from polos.store.rows import CHUNK, Row
+from polos.store.rows import Row, rows_in
 
 Counts = dict[str, int]
 # (root_execution_id, status) and (parent_execution_id, parent step key, status).
@@ -109,18 +109,13 @@ class StatusCountOps:
     async def statuses_before(self, execution_ids: Sequence[str]) -> list[tuple[Placement, str]]:
         """The placement and current status of each execution that exists (locked on
         PostgreSQL, in ID order like every other lock on executions)."""
-        ids = sorted(set(execution_ids))
-        out: list[tuple[Placement, str]] = []
-        for i in range(0, len(ids), CHUNK):
-            part = ids[i : i + CHUNK]
-            marks = ",".join("?" * len(part))
-            for r in await self._rows(
-                "SELECT root_execution_id, parent_execution_id, parent_step_key, status "
-                f"FROM executions WHERE id IN ({marks}) ORDER BY id{self.LOCK}",
-                *part,
-            ):
-                out.append(((str(r[0]), r[1], r[2]), str(r[3])))
-        return out
+        rows = await rows_in(
+            self._rows,
+            "SELECT root_execution_id, parent_execution_id, parent_step_key, status "
+            f"FROM executions WHERE id IN ({{marks}}) ORDER BY id{self.LOCK}",
+            sorted(set(execution_ids)),
+        )
+        return [((str(r[0]), r[1], r[2]), str(r[3])) for r in rows]
 
     async def count_changed(self, execution_ids: Sequence[str], new_status: str) -> None:
         """Record that `execution_ids` (those that exist) are about to take `new_status`:
@@ -176,15 +171,13 @@ class StatusCountOps:
         """Direct children of each parent by status."""
         out: dict[str, Counts] = {}
         ids = list(dict.fromkeys(parent_ids))
-        for i in range(0, len(ids), CHUNK):
-            part = ids[i : i + CHUNK]
-            marks = ",".join("?" * len(part))
-            for r in await self._rows(
-                "SELECT parent_execution_id, status, SUM(n) FROM child_status_counts "
-                f"WHERE parent_execution_id IN ({marks}) GROUP BY parent_execution_id, status",
-                *part,
-            ):
-                out.setdefault(str(r[0]), {})[str(r[1])] = int(r[2])
+        for r in await rows_in(
+            self._rows,
+            "SELECT parent_execution_id, status, SUM(n) FROM child_status_counts "
+            "WHERE parent_execution_id IN ({marks}) GROUP BY parent_execution_id, status",
+            ids,
+        ):
+            out.setdefault(str(r[0]), {})[str(r[1])] = int(r[2])
         wanted = set(ids)
         for unwritten in self._unwritten():
             for (parent, _step, status), delta in unwritten.children.items():

@@ -9,11 +9,12 @@ import sqlite3
 from contextlib import closing
 
 from polos import protocol
-from polos.model import NewExecution
+from polos.model import ExecutionFilter, ExecutionStatus, NewExecution
 from polos.server.settings import Settings
 from polos.store.base import StoreTx
 from polos.store.sqlite import SqliteStore
 from tests.store.harness import (
+    PROJECT,
     CountingSignals,
     Engine,
     start_parent,
@@ -113,4 +114,60 @@ async def test_no_statement_of_a_fan_out_scans_a_growing_table(sqlite_store: Sql
             if walks:
                 scans[sql[:160]] = walks
     assert len(seen) > 50  # the flow ran through the store
+    assert scans == {}
+
+
+async def test_no_observability_read_scans_a_growing_table(sqlite_store: SqliteStore) -> None:
+    """What the CLI, the dashboard and the metrics read (listings with every filter, pages
+    after a cursor, status counts, queues, live counts), as SQLite plans it: the status
+    counters and the indexes of migration 0007 serve each without a walk of a table."""
+    engine = Engine(sqlite_store, CountingSignals(), Settings(database_url="sqlite:///unused"))
+    parent_id, _ = await start_parent(engine)
+    [parent] = await engine.claim(await engine.worker("parents"))
+    assert await suspend_on_batch(engine, parent_id, parent.attempt, 5) == "ok"
+    await engine.claim(await engine.worker("kids"), max_count=2)
+    filters = [ExecutionFilter()]
+    for status in ExecutionStatus:
+        filters.append(ExecutionFilter(status=status))
+        filters.append(ExecutionFilter(status=status, parent_execution_id=parent_id))
+        filters.append(ExecutionFilter(status=status, root_execution_id=parent_id))
+    filters += [
+        ExecutionFilter(parent_execution_id=parent_id),
+        ExecutionFilter(root_execution_id=parent_id),
+        ExecutionFilter(workflow_id="child_wf", before=(engine.clock, 3)),
+        ExecutionFilter(status=ExecutionStatus.QUEUED, before=(engine.clock, 3)),
+        ExecutionFilter(error_type="ValueError"),
+    ]
+
+    async def reads(tx: StoreTx) -> None:
+        for query in filters:
+            await tx.list_executions(PROJECT, query)
+        assert await tx.tree_counts(parent_id) == {"waiting": 1, "queued": 3, "running": 2}
+        assert await tx.children_counts([parent_id]) == {parent_id: {"queued": 3, "running": 2}}
+        assert await tx.child_status_counts(parent_id, "reviews") == {"queued": 3, "running": 2}
+        await tx.queue_stats(PROJECT)
+        await tx.metrics_snapshot(0.0)
+
+    seen: list[str] = []
+    sqlite_store._require().set_trace_callback(seen.append)
+    try:
+        await sqlite_store.read(reads)
+    finally:
+        sqlite_store._require().set_trace_callback(None)
+    scans: dict[str, list[str]] = {}
+    with closing(sqlite3.connect(sqlite_store.path)) as conn:
+        for sql in dict.fromkeys(seen):
+            if not re.match(r"\s*(SELECT|WITH)\b", sql, re.IGNORECASE):
+                continue
+            plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+            walks = [p for p in plan if re.match(rf"SCAN ({'|'.join(_GROWING_TABLES)})\b", p)]
+            # A project's executions of a status other than completed: the partial status
+            # index, not a walk of the project's history (executions_created).
+            if re.search(
+                r"FROM executions WHERE project_id = '[^']*' AND status = '(?!completed)", sql
+            ) and not any(re.search(r"executions_(status|ready) ", p) for p in plan):
+                walks.append(f"not by status: {plan}")
+            if walks:
+                scans[sql[:200]] = walks
+    assert len(seen) > len(filters)
     assert scans == {}

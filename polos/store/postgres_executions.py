@@ -141,10 +141,7 @@ class PgExecutionOps(StatusCountOps):
             list(execution_ids),
         )
         by_id = {r[0]: ClaimedExecution(*r) for r in rows}
-        self.count_moves(
-            ((c.root_execution_id, c.parent_execution_id, c.parent_step_key), "queued", "running")
-            for c in by_id.values()
-        )
+        self.count_claimed(by_id.values())
         return [by_id[i] for i in execution_ids if i in by_id]
 
     async def load_journals(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:

@@ -200,10 +200,7 @@ class SqliteTx(RegistryOps, StoreTx):
                 (worker_id, lease_until, now, now, *part),
             ).fetchall():
                 by_id[r[0]] = ClaimedExecution(*r)
-        self.count_moves(
-            ((c.root_execution_id, c.parent_execution_id, c.parent_step_key), "queued", "running")
-            for c in by_id.values()
-        )
+        self.count_claimed(by_id.values())
         return [by_id[i] for i in execution_ids if i in by_id]
 
     async def load_journals(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from polos.model import NewExecution
+from polos.model import ClaimedExecution, NewExecution
 from polos.store.rows import Row, rows_in
 
 Counts = dict[str, int]
@@ -105,6 +105,13 @@ class StatusCountOps:
             self.count_status(
                 (r.root_execution_id or r.id, r.parent_execution_id, r.parent_step_key), "queued", 1
             )
+
+    def count_claimed(self, claimed: Iterable[ClaimedExecution]) -> None:
+        """Executions a claim moved from queued to running."""
+        for c in claimed:
+            placement = (c.root_execution_id, c.parent_execution_id, c.parent_step_key)
+            self.count_status(placement, "queued", -1)
+            self.count_status(placement, "running", 1)
 
     async def statuses_before(self, execution_ids: Sequence[str]) -> list[tuple[Placement, str]]:
         """The placement and current status of each execution that exists (locked on

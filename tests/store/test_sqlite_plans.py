@@ -74,6 +74,22 @@ async def test_publishing_an_event_does_not_walk_the_projects_waiting_executions
 _GROWING_TABLES = ("executions", "steps", "events", "timers", "schedule_slots")
 
 
+def _plans(store: SqliteStore, seen: list[str], verbs: str) -> list[tuple[str, list[str]]]:
+    """Each distinct traced statement starting with one of `verbs`, with its query plan."""
+    out: list[tuple[str, list[str]]] = []
+    with closing(sqlite3.connect(store.path)) as conn:
+        for sql in dict.fromkeys(seen):
+            if re.match(rf"\s*({verbs})\b", sql, re.IGNORECASE):
+                plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+                out.append((sql, plan))
+    return out
+
+
+def _walks(plan: list[str]) -> list[str]:
+    """The steps of a plan that read a whole table that grows with the executions."""
+    return [p for p in plan if re.match(rf"SCAN ({'|'.join(_GROWING_TABLES)})\b", p)]
+
+
 async def test_no_statement_of_a_fan_out_scans_a_growing_table(sqlite_store: SqliteStore) -> None:
     """Every statement a worker's fan-out makes the server run (submission, claims, steps,
     children, the parent woken and finished, heartbeats, the lease sweep), as SQLite plans it:
@@ -104,15 +120,11 @@ async def test_no_statement_of_a_fan_out_scans_a_growing_table(sqlite_store: Sql
         await engine.expire(engine.advance(60))
     finally:
         sqlite_store._require().set_trace_callback(None)
-    scans: dict[str, list[str]] = {}
-    with closing(sqlite3.connect(sqlite_store.path)) as conn:
-        for sql in dict.fromkeys(seen):
-            if not re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT|WITH)\b", sql, re.IGNORECASE):
-                continue
-            plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
-            walks = [p for p in plan if re.match(rf"SCAN ({'|'.join(_GROWING_TABLES)})\b", p)]
-            if walks:
-                scans[sql[:160]] = walks
+    scans = {
+        sql[:160]: walks
+        for sql, plan in _plans(sqlite_store, seen, r"SELECT|UPDATE|DELETE|INSERT|WITH")
+        if (walks := _walks(plan))
+    }
     assert len(seen) > 50  # the flow ran through the store
     assert scans == {}
 
@@ -155,19 +167,15 @@ async def test_no_observability_read_scans_a_growing_table(sqlite_store: SqliteS
     finally:
         sqlite_store._require().set_trace_callback(None)
     scans: dict[str, list[str]] = {}
-    with closing(sqlite3.connect(sqlite_store.path)) as conn:
-        for sql in dict.fromkeys(seen):
-            if not re.match(r"\s*(SELECT|WITH)\b", sql, re.IGNORECASE):
-                continue
-            plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
-            walks = [p for p in plan if re.match(rf"SCAN ({'|'.join(_GROWING_TABLES)})\b", p)]
-            # A project's executions of a status other than completed: the partial status
-            # index, not a walk of the project's history (executions_created).
-            if re.search(
-                r"FROM executions WHERE project_id = '[^']*' AND status = '(?!completed)", sql
-            ) and not any(re.search(r"executions_(status|ready) ", p) for p in plan):
-                walks.append(f"not by status: {plan}")
-            if walks:
-                scans[sql[:200]] = walks
+    for sql, plan in _plans(sqlite_store, seen, r"SELECT|WITH"):
+        walks = _walks(plan)
+        # A project's executions of a status other than completed: the partial status
+        # index, not a walk of the project's history (executions_created).
+        if re.search(
+            r"FROM executions WHERE project_id = '[^']*' AND status = '(?!completed)", sql
+        ) and not any(re.search(r"executions_(status|ready) ", p) for p in plan):
+            walks.append(f"not by status: {plan}")
+        if walks:
+            scans[sql[:200]] = walks
     assert len(seen) > len(filters)
     assert scans == {}

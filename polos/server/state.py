@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -23,6 +24,12 @@ class ServerState:
     # worker id -> its project. A worker's project never changes (registering an ID of another
     # project is refused), so this cache is safe across replicas.
     worker_projects: dict[str, str] = field(default_factory=dict)
+    # worker id -> the work signal its last claim took before looking, when that claim took
+    # fewer executions than it asked for (it saw all the work it could take). While that
+    # signal is not set, the worker's next claim has nothing to find and parks without
+    # looking (routes/workers.py, `claim`). Stores that park claims inside the transaction
+    # making work ready (SQLite) do not use it.
+    claims_exhausted: dict[str, asyncio.Event] = field(default_factory=dict)
 
 
 def state_of(request: Request) -> ServerState:

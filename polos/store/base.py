@@ -376,6 +376,9 @@ class Store(abc.ABC):
     def describe(self) -> str:
         """Where the data lives, for logs (no passwords)."""
 
+    # Whether `park` runs claims inside the transaction that makes work ready.
+    parks_claims = False
+
     def park(self, project_id: str, work: Work[T]) -> asyncio.Future[T] | None:
         """Run `work` inside the next transaction that makes work of `project_id` ready (a
         submission, a woken parent), after that transaction's own units; its future settles

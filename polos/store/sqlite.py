@@ -91,6 +91,8 @@ class SqliteStore(Store):
         self._wakeup.set()
         return await fut
 
+    parks_claims = True
+
     def park(self, project_id: str, work: Work[T]) -> asyncio.Future[T] | None:
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._parked.setdefault(project_id, []).append((work, fut))

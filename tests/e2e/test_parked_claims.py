@@ -75,3 +75,51 @@ async def test_a_claim_whose_worker_hung_up_takes_nothing(start_server: ServerFa
             f"/api/v1/workers/{worker_id}/claim", json={"max": 5, "wait_seconds": 5}
         )
         assert [e["id"] for e in response.json()["executions"]] == [execution_id]
+
+
+async def _claim(http: httpx.AsyncClient, worker_id: str, wait: float) -> list[str]:
+    response = await http.post(
+        f"/api/v1/workers/{worker_id}/claim", json={"max": 5, "wait_seconds": wait}
+    )
+    assert response.status_code == 200, response.text
+    return [e["id"] for e in response.json()["executions"]]
+
+
+async def test_work_submitted_after_a_claim_that_took_less_than_it_asked_is_found_at_once(
+    start_server: ServerFactory,
+) -> None:
+    """A claim that took fewer than it asked for lets the worker's next claim skip looking
+    (PostgreSQL) only while nothing was signalled: a submission in between is found at once."""
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        worker_id = await _register(http)
+        first = await _submit(http)
+        assert await _claim(http, worker_id, 5) == [first]  # asked for 5, took 1
+        second = await _submit(http)
+        # Without waiting at all: the claim must look, since a submission was signalled
+        # after the first claim looked (skipping, it would answer empty at once).
+        assert await _claim(http, worker_id, 0) == [second]
+
+
+async def test_after_a_claim_that_took_less_than_it_asked_the_next_one_parks_and_is_woken(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        worker_id = await _register(http)
+        first = await _submit(http)
+        assert await _claim(http, worker_id, 5) == [first]
+        # Nothing new: the next claim waits its whole (short) long-poll and gets nothing.
+        t0 = time.monotonic()
+        assert await _claim(http, worker_id, 0.5) == []
+        assert time.monotonic() - t0 >= 0.4
+        claim = asyncio.create_task(_claim(http, worker_id, 20))
+        await asyncio.sleep(0.3)  # parked by now
+        assert not claim.done()
+        t0 = time.monotonic()
+        second = await _submit(http)
+        assert await claim == [second]
+        assert time.monotonic() - t0 < 5
+        # And the first claim's execution was not handed out twice.
+        row = (await http.get(f"/api/v1/executions/{first}")).json()
+        assert row["attempt"] == 1

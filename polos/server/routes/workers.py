@@ -247,11 +247,23 @@ async def claim(worker_id: str, request: Request) -> Response:
         )
 
     claimed: list[ClaimedExecution] | None = None
+    exhausted = state.claims_exhausted.pop(worker.id, None)
+    looked_at: asyncio.Event | None = None
     while True:
         # Taken before looking, so work submitted in between is not missed.
         event = state.signals.work_event(worker.project_id)
         if claimed is None:
-            claimed = await state.store.run(work)
+            if exhausted is event and not event.is_set():
+                # This worker's last claim took less than it asked for, so it saw all the
+                # work it could take, and nothing was signalled since (no submission, no
+                # freed slot, no retry come due: each sets the event): looking again would
+                # find nothing. On PostgreSQL that is a transaction of five round trips
+                # after every claim that found work (docs/performance.md).
+                claimed = []
+            else:
+                looked_at = event
+                claimed = await state.store.run(work)
+            exhausted = None
         remaining = deadline - time.monotonic()
         if claimed or remaining <= 0 or state.signals.closing:
             break
@@ -261,7 +273,22 @@ async def claim(worker_id: str, request: Request) -> Response:
             return Response(status_code=204)
     if claimed:
         fail_point("claim_committed")
+        if looked_at is not None and len(claimed) < body.max and not state.store.parks_claims:
+            _remember_exhausted(state, worker.id, looked_at)
     return json_response(protocol.ClaimResponse(executions=[_wire(e) for e in claimed or []]))
+
+
+# Entries of workers that are gone stay until the event is set, which the next work signal
+# does; past this many, set ones are dropped.
+_EXHAUSTED_KEPT = 10_000
+
+
+def _remember_exhausted(state: ServerState, worker_id: str, event: asyncio.Event) -> None:
+    exhausted = state.claims_exhausted
+    exhausted[worker_id] = event
+    if len(exhausted) > _EXHAUSTED_KEPT:
+        for stale in [w for w, e in exhausted.items() if e.is_set()]:
+            del exhausted[stale]
 
 
 async def _park(

@@ -41,15 +41,22 @@ async def claim(
         return []
     project = worker.project_id
     limits = await tx.queue_limits(project)
+    # The queues without a limit in one statement (on PostgreSQL a round trip per queue
+    # would grow with the project's queues, not with what the worker serves).
+    unlimited: dict[str, list[_Candidate]] = {q: [] for q, limit in limits.items() if limit is None}
+    if unlimited:
+        for execution_id, key, ready_at, queue in await tx.ready_candidates(
+            project, list(unlimited), worker.workflow_ids, now, max_count
+        ):
+            unlimited[queue].append(_Candidate(execution_id, queue, key, ready_at))
     # Per queue, the candidates in order; then merged oldest-first across queues.
     per_queue: list[list[tuple[float, int, _Candidate]]] = []
     order = 0
     for queue, limit in limits.items():
         picked: list[tuple[float, int, _Candidate]] = []
         if limit is None:
-            rows = await tx.ready_candidates(project, queue, worker.workflow_ids, now, max_count)
-            for execution_id, key, ready_at in rows:
-                picked.append((ready_at, order, _Candidate(execution_id, queue, key, ready_at)))
+            for candidate in unlimited[queue]:
+                picked.append((candidate.ready_at, order, candidate))
                 order += 1
         else:
             await tx.lock_queue_for_claim(project, queue)

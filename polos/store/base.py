@@ -254,12 +254,14 @@ class StoreTx(ModelOps, EventOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
     async def ready_candidates(
         self,
         project_id: str,
-        queue_name: str,
+        queue_names: Sequence[str],
         workflow_ids: Collection[str],
         now: float,
         limit: int,
-    ) -> list[tuple[str, str, float]]:
-        """Due queued executions of `queue_name`, oldest first: (id, concurrency_key, ready_at)."""
+    ) -> list[tuple[str, str, float, str]]:
+        """Due queued executions of each of `queue_names`, at most `limit` a queue: (id,
+        concurrency_key, ready_at, queue_name), by queue in the given order, each queue's
+        oldest first. One statement for all the queues where a statement is a round trip."""
 
     @abc.abstractmethod
     async def mark_running(

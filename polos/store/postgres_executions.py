@@ -109,23 +109,27 @@ class PgExecutionOps(StatusCountOps):
     async def ready_candidates(
         self,
         project_id: str,
-        queue_name: str,
+        queue_names: Sequence[str],
         workflow_ids: Collection[str],
         now: float,
         limit: int,
-    ) -> list[tuple[str, str, float]]:
+    ) -> list[tuple[str, str, float, str]]:
+        # All the queues in one round trip: each queue's range of the ready index, locked as
+        # it is read (a claim of another replica skips those rows).
         rows = await self._c.fetch(
-            "SELECT id, concurrency_key, ready_at FROM executions WHERE project_id = $1 "
-            "AND queue_name = $2 AND status = 'queued' AND ready_at <= $3 "
+            "SELECT c.id, c.concurrency_key, c.ready_at, q.name "
+            "FROM unnest($2::text[]) WITH ORDINALITY AS q(name, ord) CROSS JOIN LATERAL ("
+            "SELECT id, concurrency_key, ready_at, seq FROM executions WHERE project_id = $1 "
+            "AND queue_name = q.name AND status = 'queued' AND ready_at <= $3 "
             "AND workflow_id = ANY($4::text[]) ORDER BY ready_at, seq LIMIT $5 "
-            "FOR UPDATE SKIP LOCKED",
+            "FOR UPDATE SKIP LOCKED) AS c ORDER BY q.ord, c.ready_at, c.seq",
             project_id,
-            queue_name,
+            list(queue_names),
             now,
             list(workflow_ids),
             limit,
         )
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def mark_running(
         self, execution_ids: Sequence[str], worker_id: str, lease_until: float, now: float

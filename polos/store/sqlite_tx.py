@@ -171,20 +171,22 @@ class SqliteTx(RegistryOps, StoreTx):
     async def ready_candidates(
         self,
         project_id: str,
-        queue_name: str,
+        queue_names: Sequence[str],
         workflow_ids: Collection[str],
         now: float,
         limit: int,
-    ) -> list[tuple[str, str, float]]:
+    ) -> list[tuple[str, str, float, str]]:
+        # One statement per queue: in process, each walks its queue's range of the ready index.
         wf = list(workflow_ids)
+        sql = (
+            "SELECT id, concurrency_key, ready_at FROM executions WHERE project_id = ? "
+            "AND queue_name = ? AND status = 'queued' AND ready_at <= ? "
+            f"AND workflow_id IN ({marks(len(wf))}) ORDER BY ready_at, rowid LIMIT ?"
+        )
         return [
-            (r[0], r[1], r[2])
-            for r in self._c.execute(
-                "SELECT id, concurrency_key, ready_at FROM executions WHERE project_id = ? "
-                "AND queue_name = ? AND status = 'queued' AND ready_at <= ? "
-                f"AND workflow_id IN ({marks(len(wf))}) ORDER BY ready_at, rowid LIMIT ?",
-                (project_id, queue_name, now, *wf, limit),
-            )
+            (r[0], r[1], r[2], queue)
+            for queue in queue_names
+            for r in self._c.execute(sql, (project_id, queue, now, *wf, limit))
         ]
 
     async def mark_running(

@@ -413,3 +413,30 @@ async def test_a_worker_registering_again_keeps_its_live_leases(engine: Engine) 
     worker = await engine.register("w2", [("again_wf", "again_q", 1)])
     [claimed] = await engine.claim(worker)
     assert claimed.attempt == 2
+
+
+async def test_a_claim_takes_the_oldest_across_queues_at_most_max_in_all(engine: Engine) -> None:
+    """Queues without a limit are read together (one statement on PostgreSQL): the claim
+    still takes the oldest due executions across them, at most
+    `max_count` in all, and none of a workflow the worker does not serve."""
+    worker = await engine.register(
+        "w1", [("wf_a", "queue_a", None), ("wf_b", "queue_b", None), ("wf_c", "queue_c", None)]
+    )
+    await engine.register("w2", [("wf_other", "queue_b", None)])
+    submitted: dict[str, str] = {}
+    for name, workflow in [
+        ("a1", "wf_a"),
+        ("b1", "wf_b"),
+        ("other", "wf_other"),
+        ("c1", "wf_c"),
+        ("a2", "wf_a"),
+        ("b2", "wf_b"),
+    ]:
+        engine.advance(1.0)
+        submitted[name] = (await engine.submit(workflow)).execution_id
+    names = {v: k for k, v in submitted.items()}
+    first = await engine.claim(worker, max_count=3)
+    assert [names[e.id] for e in first] == ["a1", "b1", "c1"]
+    rest = await engine.claim(worker, max_count=10)
+    assert [names[e.id] for e in rest] == ["a2", "b2"]
+    assert await engine.claim(worker, max_count=10) == []

@@ -152,6 +152,8 @@ async def register(request: Request) -> Response:
 
     await state.store.run(work)
     state.worker_projects[worker.id] = project
+    # It may serve other workflows now: its next claim looks (routes' `claim`).
+    state.claims_exhausted.pop(worker.id, None)
     log.info(
         "worker %s registered in project %r: %d workflow(s), capacity %d",
         worker.id,
@@ -442,6 +444,7 @@ async def deregister(worker_id: str, request: Request) -> Response:
         return await lifecycle.deregister_worker(tx, worker_id, state.clock.now())
 
     released = await state.store.run(work)
+    state.claims_exhausted.pop(worker_id, None)
     if released:
         log.info("worker %s left; %d execution(s) queued again", worker_id, released)
     return Response(status_code=204)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from polos import codec, protocol
 from polos.model import StepKind
@@ -32,6 +32,7 @@ from polos.sdk.errors import (
 )
 from polos.sdk.hooks import HookAction, HookContext, HookResult
 from polos.sdk.step import Step, StepSlot, oversize
+from polos.sdk.step_base import StepRuntime
 from polos.sdk.workflow import Workflow
 from polos.worker.journal import Journal
 from polos.worker.reporter import Reporter
@@ -63,6 +64,16 @@ class _Suspended(BaseException):
 class AttemptOver(BaseException):
     """Raised by a step called after its attempt ended (e.g. from a task the workflow left
     running behind it)."""
+
+
+class _EndedRuntime:
+    """`ctx.step`'s runtime once its attempt is over: every use raises AttemptOver."""
+
+    def __init__(self, execution_id: str) -> None:
+        self._execution_id = execution_id
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise AttemptOver(f"execution {self._execution_id}: step used after the attempt ended")
 
 
 class Attempt:
@@ -120,7 +131,17 @@ class Attempt:
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"polos-execution-{self.id}")
-        self.task.add_done_callback(lambda _: self._on_done(self))
+        self.task.add_done_callback(self._task_done)
+
+    def _task_done(self, _task: asyncio.Task[None]) -> None:
+        self._on_done(self)
+        # The context's `step` refers back to this attempt: a reference cycle, which only
+        # the cyclic collector frees, and which the worker's collector settings (gc_tuning)
+        # visit rarely. Broken here, the attempt goes as soon as the worker drops it, with
+        # its payload, journal and (for a parent) the children it submitted: a 100,000-child
+        # fan-out kept ~300 MiB of finished attempts otherwise (docs/performance.md). A step
+        # called later (from a task the workflow left behind) still raises AttemptOver.
+        self._context.step = Step(cast(StepRuntime, _EndedRuntime(self.id)))
 
     def abandon(self, reason: str) -> None:
         """Stop this attempt without reporting anything more."""

@@ -17,6 +17,7 @@ import pytest
 from polos import WorkflowContext, protocol, workflow
 from polos.worker.attempt import Attempt, AttemptOver
 from polos.worker.reporter import Reporter
+from tests.unit.wire import claimed_execution
 
 left_behind: list[WorkflowContext] = []
 
@@ -34,26 +35,11 @@ async def _accept(items: Sequence[protocol.ReportItem]) -> list[protocol.ReportI
 
 
 def _execution(execution_id: str) -> protocol.ClaimedExecutionWire:
-    return protocol.ClaimedExecutionWire(
-        id=execution_id,
-        project_id="p",
-        attempt=1,
+    return claimed_execution(
+        execution_id,
         workflow_id="attempt_memory_two_steps",
         payload='{"n": 20}',
-        queue_name="q",
-        concurrency_key="",
-        deployment_id=None,
-        parent_execution_id=None,
-        root_execution_id=execution_id,
         root_workflow_id="attempt_memory_two_steps",
-        step_key=None,
-        retry_count=0,
-        created_at=0.0,
-        session_id=None,
-        user_id=None,
-        initial_state=None,
-        run_timeout_seconds=None,
-        journal=[],
     )
 
 

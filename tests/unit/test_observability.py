@@ -24,31 +24,18 @@ from polos.store.metrics_ops import Observations
 from polos.store.sqlite import SqliteStore
 from polos.worker import tracing
 from polos.worker.tracing import NoopSpan, TraceScope, Tracing
+from tests.unit.wire import claimed_execution
 
 
 def _execution(
     execution_id: str, root: str, parent: str | None = None
 ) -> protocol.ClaimedExecutionWire:
-    return protocol.ClaimedExecutionWire(
-        id=execution_id,
-        project_id="p",
-        attempt=1,
-        workflow_id="wf",
-        payload="null",
-        queue_name="q",
-        concurrency_key="",
-        deployment_id=None,
-        parent_execution_id=parent,
+    return claimed_execution(
+        execution_id,
         root_execution_id=root,
         root_workflow_id="root_wf",
+        parent_execution_id=parent,
         step_key="fan" if parent else None,
-        retry_count=0,
-        created_at=0.0,
-        session_id=None,
-        user_id=None,
-        initial_state=None,
-        run_timeout_seconds=None,
-        journal=[],
     )
 
 

@@ -3,6 +3,7 @@ their lease runs out, a second worker finishes the job, and nothing is missing."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -35,14 +36,16 @@ async def test_kill_9_worker_mid_fan_out(
         return log.read_text().splitlines() if log.exists() else []
 
     async with polos.PolosClient(api_url=server.url) as client:
-        handle = await client.invoke("crash_parent", {"n": n, "seconds": 0.5, "log": str(log)})
+        # Bodies of 1.5 s: the look below and the kill must fall inside the bodies it saw
+        # running (with 0.5 s, a loaded machine let all of them finish in between).
+        handle = await client.invoke("crash_parent", {"n": n, "seconds": 1.5, "log": str(log)})
         child_ids = [protocol.child_execution_id(handle.id, "slow", i) for i in range(n)]
 
         # Some children finished, and some are running on the first worker right now.
         wait_until(lambda: len(done_lines()) >= 5, TIMEOUT, "the first children to finish")
 
         async def running_on_first() -> list[str]:
-            rows = [await client.get_execution(c) for c in child_ids]
+            rows = await asyncio.gather(*(client.get_execution(c) for c in child_ids))
             return [
                 r["id"] for r in rows if r["status"] == "running" and r["worker_id"] == first_id
             ]

@@ -28,7 +28,36 @@ class _Candidate:
     ready_at: float
 
 
+class WorkerGone(Exception):
+    """The claiming worker is not registered (any more) in the claim's project."""
+
+    def __init__(self, worker_id: str) -> None:
+        super().__init__(worker_id)
+        self.worker_id = worker_id
+
+
+async def claim_for(
+    tx: StoreTx, worker_id: str, project_id: str, max_count: int, now: float, lease_seconds: float
+) -> list[ClaimedExecution]:
+    """The claim of the worker `worker_id` of `project_id`, read in this transaction (the
+    claim route's only read of it); `WorkerGone` if there is no such worker."""
+    current = await tx.get_worker(worker_id)
+    if current is None or current.project_id != project_id:
+        raise WorkerGone(worker_id)
+    return await _claim(tx, current, max_count, now, lease_seconds)
+
+
 async def claim(
+    tx: StoreTx, worker: WorkerInfo, max_count: int, now: float, lease_seconds: float
+) -> list[ClaimedExecution]:
+    """The claim of `worker` as it is stored now (nothing if it is gone)."""
+    current = await tx.get_worker(worker.id)
+    if current is None:
+        return []
+    return await _claim(tx, current, max_count, now, lease_seconds)
+
+
+async def _claim(
     tx: StoreTx, worker: WorkerInfo, max_count: int, now: float, lease_seconds: float
 ) -> list[ClaimedExecution]:
     if max_count <= 0 or not worker.workflow_ids:
@@ -36,8 +65,7 @@ async def claim(
     # A long-poll may have been parked since before the worker froze (SIGSTOP, a VM pause):
     # its socket is still open, but a worker silent for a whole lease gets nothing until its
     # next heartbeat, or it would sit on work (and queue slots) for another lease.
-    current = await tx.get_worker(worker.id)
-    if current is None or current.last_heartbeat_at < now - lease_seconds:
+    if worker.last_heartbeat_at < now - lease_seconds:
         return []
     project = worker.project_id
     limits = await tx.queue_limits(project)

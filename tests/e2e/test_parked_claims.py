@@ -123,3 +123,34 @@ async def test_after_a_claim_that_took_less_than_it_asked_the_next_one_parks_and
         # And the first claim's execution was not handed out twice.
         row = (await http.get(f"/api/v1/executions/{first}")).json()
         assert row["attempt"] == 1
+
+
+async def test_a_claim_of_a_worker_that_left_is_told_so(start_server: ServerFactory) -> None:
+    """The claim reads its worker in its own transaction only: a worker that deregistered
+    (the server still knows which project it was in) gets 404, at once or while parked, and
+    what is submitted meanwhile stays queued for the others."""
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        leaving = await _register(http)
+        staying = await _register(http)
+        parked = asyncio.create_task(
+            http.post(f"/api/v1/workers/{leaving}/claim", json={"max": 5, "wait_seconds": 20})
+        )
+        await asyncio.sleep(0.3)  # parked by now
+        assert not parked.done()
+        assert (await http.delete(f"/api/v1/workers/{leaving}")).status_code == 204
+        execution_id = await _submit(http)
+        response = await asyncio.wait_for(parked, 10)
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "worker_not_found"
+        again = await http.post(
+            f"/api/v1/workers/{leaving}/claim", json={"max": 5, "wait_seconds": 0}
+        )
+        assert again.status_code == 404, again.text
+        assert again.json()["error"]["code"] == "worker_not_found"
+        row = (await http.get(f"/api/v1/executions/{execution_id}")).json()
+        assert row["status"] == "queued", row
+        taken = await http.post(
+            f"/api/v1/workers/{staying}/claim", json={"max": 5, "wait_seconds": 5}
+        )
+        assert [e["id"] for e in taken.json()["executions"]] == [execution_id]

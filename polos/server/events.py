@@ -17,6 +17,7 @@ from polos import codec
 from polos.model import (
     EventRecord,
     EventTrigger,
+    EventWait,
     ExecutionStatus,
     NewEvent,
     StepStatus,
@@ -35,22 +36,20 @@ async def publish(
     tx: StoreTx, project_id: str, events: Sequence[NewEvent], now: float
 ) -> list[EventRecord]:
     topics = sorted({e.topic for e in events})
-    for topic in topics:
-        await tx.lock_topic(project_id, topic)
-    records = await tx.insert_events(events, now)
+    records = await tx.publish_events(project_id, topics, events, now)
     for topic in topics:
         on_topic = [r for r in records if r.topic == topic]
-        await _resolve_waits(tx, project_id, topic, on_topic, now)
-        for trigger in await tx.triggers_for_topic(project_id, topic):
+        waits, triggers = await tx.topic_listeners(project_id, topic)
+        await _resolve_waits(tx, waits, on_topic, now)
+        for trigger in triggers:
             await fire_trigger(tx, trigger, now, partial=False)
         tx.notify_topic(project_id, topic)
     return records
 
 
 async def _resolve_waits(
-    tx: StoreTx, project_id: str, topic: str, records: Sequence[EventRecord], now: float
+    tx: StoreTx, waits: Sequence[EventWait], records: Sequence[EventRecord], now: float
 ) -> None:
-    waits = await tx.event_waits(project_id, topic)
     if not waits:
         return
     woken: list[str] = []

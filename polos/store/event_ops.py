@@ -50,6 +50,24 @@ class EventOps:
     async def lock_topic(self, project_id: str, topic: str) -> None:
         """Serialize publishes and wait registrations on one topic (PostgreSQL overrides)."""
 
+    async def publish_events(
+        self, project_id: str, topics: Sequence[str], events: Sequence[NewEvent], now: float
+    ) -> list[EventRecord]:
+        """Lock `topics` (in that order) and insert `events`, in order. PostgreSQL does both
+        in one statement (a publish is on every single execution's path, twice)."""
+        for topic in topics:
+            await self.lock_topic(project_id, topic)
+        return await self.insert_events(events, now)
+
+    async def topic_listeners(
+        self, project_id: str, topic: str
+    ) -> tuple[list[EventWait], list[EventTrigger]]:
+        """`event_waits` and `triggers_for_topic` of one topic (PostgreSQL: one round trip)."""
+        return (
+            await self.event_waits(project_id, topic),
+            await self.triggers_for_topic(project_id, topic),
+        )
+
     # -- events --------------------------------------------------------------------------
 
     async def max_event_seq(self) -> int:

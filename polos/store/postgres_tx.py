@@ -21,9 +21,11 @@ rest of its SQL lives in mixins, one module per concern, as on the SQLite side:
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
+from polos.model import EventRecord, EventTrigger, EventWait, NewEvent
 from polos.store.base import StoreTx, Wakeups
 from polos.store.postgres_executions import PgExecutionOps
 from polos.store.postgres_registry import PgRegistryOps
@@ -89,6 +91,81 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
             # Two topics that hash alike only share a lock.
             f"{project_id}/{topic}",
         )
+
+    async def publish_events(
+        self, project_id: str, topics: Sequence[str], events: Sequence[NewEvent], now: float
+    ) -> list[EventRecord]:
+        # One round trip instead of one per topic lock and one per event. The uncorrelated
+        # count over `locks` is an InitPlan, evaluated before the first row is inserted: the
+        # topics are locked, in the given order, before any event takes its sequence number.
+        if not events:
+            for topic in topics:
+                await self.lock_topic(project_id, topic)
+            return []
+        ids = [str(uuid.uuid4()) for _ in events]
+        rows = await self._c.fetch(
+            "WITH locks AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) "
+            "FROM unnest($1::text[]) WITH ORDINALITY AS l(k, o) ORDER BY o) "
+            "INSERT INTO events (id, project_id, topic, event_type, data, execution_id, "
+            "root_execution_id, created_at) "
+            "SELECT e.id, e.project_id, e.topic, e.event_type, e.data, e.execution_id, "
+            "e.root_execution_id, $9 FROM unnest($2::text[], $3::text[], $4::text[], "
+            "$5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY "
+            "AS e(id, project_id, topic, event_type, data, execution_id, root_execution_id, o) "
+            "WHERE (SELECT count(*) FROM locks) >= 0 ORDER BY e.o RETURNING id, seq",
+            [f"{project_id}/{topic}" for topic in topics],
+            ids,
+            [e.project_id for e in events],
+            [e.topic for e in events],
+            [e.event_type for e in events],
+            [e.data_json for e in events],
+            [e.execution_id for e in events],
+            [e.root_execution_id for e in events],
+            now,
+        )
+        seqs = {r[0]: int(r[1]) for r in rows}
+        return [
+            EventRecord(
+                seqs[event_id],
+                event_id,
+                e.project_id,
+                e.topic,
+                e.event_type,
+                e.data_json,
+                e.execution_id,
+                e.root_execution_id,
+                now,
+            )
+            for event_id, e in zip(ids, events, strict=True)
+        ]
+
+    async def topic_listeners(
+        self, project_id: str, topic: str
+    ) -> tuple[list[EventWait], list[EventTrigger]]:
+        # The two queries of EventOps (same filters, same orders, the triggers locked) as one.
+        rows = await self._c.fetch(
+            "WITH t AS (SELECT workflow_id, batch_size, batch_timeout_seconds, cursor_seq, "
+            "queue_name FROM event_triggers WHERE project_id = $1 AND topic = $2 "
+            "ORDER BY workflow_id FOR UPDATE), "
+            "w AS (SELECT s.execution_id, s.step_key, s.wait_event_type, "
+            "COALESCE(s.wait_after_seq, e.event_cursor) AS after_seq, e.created_at "
+            "FROM steps s JOIN executions e ON e.id = s.execution_id "
+            "WHERE s.status = 'pending' AND s.wait_topic = $2 AND e.project_id = $1 "
+            "AND e.status = 'waiting') "
+            "SELECT 0 AS kind, execution_id, step_key, wait_event_type, after_seq, "
+            "NULL::int, NULL::float8, created_at AS k1, NULL::text AS k2 FROM w "
+            "UNION ALL SELECT 1, workflow_id, queue_name, NULL, cursor_seq, batch_size, "
+            "batch_timeout_seconds, 0, workflow_id FROM t ORDER BY kind, k1, k2",
+            project_id,
+            topic,
+        )
+        waits = [EventWait(r[1], r[2], r[3], int(r[4])) for r in rows if r[0] == 0]
+        triggers = [
+            EventTrigger(project_id, r[1], topic, r[5], r[6], int(r[4]), r[2])
+            for r in rows
+            if r[0] == 1
+        ]
+        return waits, triggers
 
     async def send_notifications(self) -> None:
         """NOTIFY the other replicas (delivered at commit); called last in the transaction."""

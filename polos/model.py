@@ -144,8 +144,9 @@ class NewExecution:
     initial_state_json: str | None = None
     run_timeout_seconds: float | None = None
     idempotency_key: str | None = None
-    # The event sequence reached when the execution was created (see server/events.py).
-    event_cursor: int = 0
+    # The event sequence reached when the execution was created (see server/events.py); None:
+    # the last one at the insert, which the store reads in the insert statement itself.
+    event_cursor: int | None = None
 
 
 @dataclass(slots=True)
@@ -396,6 +397,9 @@ class FenceRow:
     deployment_id: str | None
     session_id: str | None
     user_id: str | None
+    # Whether its queue has a concurrency limit (read with the row by `fence_rows` only): a
+    # slot it frees there may let a queued execution start.
+    queue_limited: bool = False
 
 
 @dataclass(slots=True)

@@ -34,7 +34,6 @@ async def submit_children(
     `known` maps their workflow IDs to their default queues."""
     rows: list[NewExecution] = []
     queues: dict[str, int | None] = {}
-    cursor = await tx.max_event_seq()
     for c in children:
         queue = c.queue_name or known[c.workflow_id]
         queues.setdefault(queue, c.queue_concurrency_limit)
@@ -60,7 +59,6 @@ async def submit_children(
                 initial_state_json=c.initial_state,
                 run_timeout_seconds=c.run_timeout_seconds,
                 idempotency_key=c.idempotency_key,
-                event_cursor=cursor,
             )
         )
     if rows:

@@ -41,6 +41,14 @@ class _Batch:
     finished_children: Counter[tuple[str, str]]
     steps: list[tuple[str, StepRecord]] = field(default_factory=list)
     finals: list[FinalUpdate] = field(default_factory=list)
+    # Projects where a slot of a limited queue was freed: their parked claimers must look
+    # again (nothing else would wake them).
+    freed_limited: set[str] = field(default_factory=set)
+
+    def free_slot(self, row: FenceRow) -> None:
+        self.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1
+        if row.queue_limited:
+            self.freed_limited.add(row.project_id)
 
     async def flush(self, tx: StoreTx, now: float) -> None:
         """Write what was deferred; called before anything that might read it."""
@@ -101,22 +109,10 @@ async def apply_reports(
             row.status = ExecutionStatus.QUEUED
     await batch.flush(tx, now)
     await tx.adjust_usage(batch.usage)
-    await _wake_claimers_of_freed_slots(tx, batch.usage)
+    for project_id in batch.freed_limited:
+        tx.notify_work(project_id)
     await notify_parents(tx, batch.finished_children, now)
     return results
-
-
-async def _wake_claimers_of_freed_slots(tx: StoreTx, usage: Counter[UsageKey]) -> None:
-    """A slot freed in a limited queue may let a queued execution start: claimers parked
-    while the queue was full must look again (nothing else would wake them)."""
-    freed: dict[str, set[str]] = {}
-    for (project_id, queue_name, _), delta in usage.items():
-        if delta < 0:
-            freed.setdefault(project_id, set()).add(queue_name)
-    for project_id, queues in freed.items():
-        limits = await tx.queue_limits(project_id)
-        if any(limits.get(q) is not None for q in queues):
-            tx.notify_work(project_id)
 
 
 def _is_plain(row: FenceRow, item: protocol.ReportItem) -> bool:
@@ -164,7 +160,7 @@ async def _apply_item(
         outcome = item.outcome
         if outcome is None:
             return protocol.ReportItemResult(execution_id=row.id, status="ok")
-        batch.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1
+        batch.free_slot(row)
         assert isinstance(outcome, protocol.CompleteOutcome | protocol.FailOutcome)
         await _finish(tx, row, batch, outcome, now, deferred=True)
         return protocol.ReportItemResult(execution_id=row.id, status="ok")
@@ -203,8 +199,7 @@ async def _apply_item(
     ok = protocol.ReportItemResult(execution_id=row.id, status="ok")
     if outcome is None:
         return ok
-    usage_key = (row.project_id, row.queue_name, row.concurrency_key)
-    batch.usage[usage_key] -= 1
+    batch.free_slot(row)
     if isinstance(outcome, protocol.CompleteOutcome):
         await _finish(tx, row, batch, outcome, now, deferred=False)
     elif isinstance(outcome, protocol.FailOutcome):
@@ -340,6 +335,6 @@ async def _fail_steps_for_unknown_children(
         await submit_children(tx, row, earlier_children, known, now)
     await tx.insert_steps(row.id, kept, now)
     await requeue(tx, [row], now, ready_at=now, count_retry=False)
-    batch.usage[(row.project_id, row.queue_name, row.concurrency_key)] -= 1
+    batch.free_slot(row)
     detail = "; ".join(unknown.values())
     return protocol.ReportItemResult(execution_id=row.id, status="requeued", detail=detail)

@@ -20,6 +20,7 @@ from polos.store.rows import (
     CLAIM_RETURNING,
     EXECUTION_COLUMNS,
     FENCE_COLUMNS,
+    FENCE_COLUMNS_WITH_LIMIT,
     execution_row,
     fence_row,
 )
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
 
 # Rows per INSERT ... SELECT FROM unnest(...) statement.
 _INSERT_CHUNK = 5000
+
+
+def _cursor(rows: Sequence[NewExecution]) -> int | None:
+    """The one event cursor of a chunk of new executions (a submission's or one step's
+    children share it); None: the last sequence, read by the insert."""
+    cursors = {r.event_cursor for r in rows}
+    if None in cursors:
+        return None
+    return max((c for c in cursors if c is not None), default=0)
 
 
 class PgExecutionOps(StatusCountOps):
@@ -49,7 +59,8 @@ class PgExecutionOps(StatusCountOps):
                 "ready_at, created_at, updated_at, event_cursor) "
                 "SELECT u.id, u.project_id, u.workflow_id, 'queued', u.queue_name, u.ckey, "
                 "u.payload, u.parent, u.root, u.root_wf, u.step_key, u.batch_index, u.notify, "
-                "u.deployment, u.session, u.usr, u.state, u.timeout, u.idem, $20, $20, $20, $21 "
+                "u.deployment, u.session, u.usr, u.state, u.timeout, u.idem, $20, $20, $20, "
+                "COALESCE($21::bigint, (SELECT COALESCE(MAX(seq), 0) FROM events)) "
                 "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
                 "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], "
                 "$12::int[], $13::text[], $14::text[], $15::text[], $16::text[], "
@@ -77,7 +88,7 @@ class PgExecutionOps(StatusCountOps):
                 [r.idempotency_key for r in part],
                 list(range(len(part))),
                 now,
-                max((r.event_cursor for r in part), default=0),
+                _cursor(part),
             )
             inserted.update(r[0] for r in found)
         self.count_inserted(r for r in rows if r.id in inserted)
@@ -100,11 +111,11 @@ class PgExecutionOps(StatusCountOps):
 
     async def fence_rows(self, execution_ids: Collection[str]) -> dict[str, FenceRow]:
         rows = await self._c.fetch(
-            f"SELECT {FENCE_COLUMNS} FROM executions WHERE id = ANY($1::text[]) "
-            "ORDER BY id FOR UPDATE",
+            f"SELECT {FENCE_COLUMNS_WITH_LIMIT} FROM executions WHERE id = ANY($1::text[]) "
+            "ORDER BY id FOR UPDATE OF executions",
             sorted(set(execution_ids)),
         )
-        return {r[0]: fence_row(r) for r in rows}
+        return {r[0]: fence_row(r, with_limit=True) for r in rows}
 
     async def ready_candidates(
         self,

@@ -32,6 +32,11 @@ FENCE_COLUMNS = (
     "parent_execution_id, parent_step_key, notify_parent, retry_count, root_execution_id, "
     "root_workflow_id, deployment_id, session_id, user_id"
 )
+# FENCE_COLUMNS and whether the execution's queue has a limit (FROM executions).
+FENCE_COLUMNS_WITH_LIMIT = (
+    FENCE_COLUMNS + ", (SELECT q.concurrency_limit IS NOT NULL FROM queues q "
+    "WHERE q.project_id = executions.project_id AND q.name = executions.queue_name)"
+)
 CLAIM_RETURNING = (
     "id, attempt, workflow_id, payload, queue_name, concurrency_key, deployment_id, "
     "parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, retry_count, "
@@ -98,7 +103,8 @@ def execution_row(r: Row) -> ExecutionRow:
     )
 
 
-def fence_row(r: Row) -> FenceRow:
+def fence_row(r: Row, with_limit: bool = False) -> FenceRow:
+    """A row of FENCE_COLUMNS, or of FENCE_COLUMNS_WITH_LIMIT with `with_limit`."""
     return FenceRow(
         id=r[0],
         project_id=r[1],
@@ -117,4 +123,5 @@ def fence_row(r: Row) -> FenceRow:
         deployment_id=r[14],
         session_id=r[15],
         user_id=r[16],
+        queue_limited=with_limit and bool(r[17]),
     )

@@ -27,6 +27,7 @@ from polos.store.rows import (
     CLAIM_RETURNING,
     EXECUTION_COLUMNS,
     FENCE_COLUMNS,
+    FENCE_COLUMNS_WITH_LIMIT,
     FINAL,
     Row,
     chunks,
@@ -111,7 +112,7 @@ class SqliteTx(RegistryOps, StoreTx):
             "parent_step_key, batch_index, notify_parent, deployment_id, session_id, user_id, "
             "initial_state, run_timeout_seconds, idempotency_key, ready_at, created_at, "
             "updated_at, event_cursor) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?, ?, ?, ?, ?)",
+            "?, ?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT COALESCE(MAX(seq), 0) FROM events)))",
             [
                 (
                     r.id,
@@ -162,10 +163,11 @@ class SqliteTx(RegistryOps, StoreTx):
         out: dict[str, FenceRow] = {}
         for part in chunks(ids):
             for r in self._c.execute(
-                f"SELECT {FENCE_COLUMNS} FROM executions WHERE id IN ({marks(len(part))})",
+                f"SELECT {FENCE_COLUMNS_WITH_LIMIT} FROM executions "
+                f"WHERE id IN ({marks(len(part))})",
                 tuple(part),
             ):
-                out[r[0]] = fence_row(r)
+                out[r[0]] = fence_row(r, with_limit=True)
         return out
 
     async def ready_candidates(

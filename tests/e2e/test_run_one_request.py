@@ -45,6 +45,23 @@ async def test_a_run_longer_than_the_wait_is_answered_without_it(
     assert final["result"] == {"echo": 1}
 
 
+async def test_a_run_again_under_its_idempotency_key_is_answered_with_the_first_at_once(
+    client: polos.PolosClient,
+) -> None:
+    """The second run creates nothing: the route reads the existing execution (final already)
+    instead of waiting for a completion that happened before it asked."""
+    body = '{"payload": {"value": 9}, "idempotency_key": "run-once-%d"}' % time.time_ns()
+    first = (await client.request("POST", RUN, content=body, params={"wait_seconds": "10"})).json()
+    assert first["created"] is True
+    assert first["execution"]["status"] == "completed"
+    t0 = time.monotonic()
+    again = (await client.request("POST", RUN, content=body, params={"wait_seconds": "10"})).json()
+    assert time.monotonic() - t0 < 5
+    assert again["created"] is False
+    assert again["execution_id"] == first["execution_id"]
+    assert again["execution"]["result"] == {"echo": 9}
+
+
 async def test_without_wait_seconds_the_answer_is_the_handle_alone(
     client: polos.PolosClient,
 ) -> None:

@@ -9,8 +9,11 @@ import asyncio
 import json
 
 from polos import protocol
-from polos.model import ExecutionStatus, StepKind, StepStatus
+from polos.model import ExecutionStatus, NewEvent, StepKind, StepStatus
+from polos.server import events
+from polos.store.base import StoreTx
 from tests.store.harness import (
+    PROJECT,
     Engine,
     child_submissions,
     claim_as,
@@ -378,3 +381,33 @@ async def test_a_waiting_parent_frees_its_queue_slot(engine: Engine) -> None:
     assert await claim_as(engine, "parents") == [first.execution_id]  # limit 1
     assert await suspend_on_batch(engine, first.execution_id, attempt=1, n=2) == "ok"
     assert await claim_as(engine, "parents") == [second.execution_id]
+
+
+async def test_new_executions_start_their_event_cursor_at_the_last_event(engine: Engine) -> None:
+    """A wait only sees events published after its execution was created: the store reads the
+    last sequence in the insert itself (a submission's and a step's children alike)."""
+
+    async def publish(topic: str) -> int:
+        async def work(tx: StoreTx) -> int:
+            [record] = await events.publish(
+                tx, PROJECT, [NewEvent(PROJECT, topic, "note", "{}")], engine.clock
+            )
+            return record.seq
+
+        return await engine.store.run(work)
+
+    async def cursor_of(execution_id: str) -> int:
+        return await engine.store.read(lambda tx: tx.event_cursor_of(execution_id))
+
+    parent_id, _ = await start_parent(engine, limit=1)
+    seq = await publish("cursor/before-children")
+    assert await cursor_of(parent_id) < seq
+    assert await claim_as(engine, "parents") == [parent_id]
+    assert await suspend_on_batch(engine, parent_id, attempt=1, n=2) == "ok"
+    for child in await engine.children(parent_id, "reviews"):
+        assert await cursor_of(child.id) == seq
+    later = await publish("cursor/before-submission")
+    await engine.register("w-cursor", [("wf_cursor", "cursor_q", None)])
+    submitted = await engine.submit("wf_cursor")
+    # Its own start event comes after it: the cursor is the last sequence before that.
+    assert await cursor_of(submitted.execution_id) == later

@@ -440,3 +440,22 @@ async def test_a_claim_takes_the_oldest_across_queues_at_most_max_in_all(engine:
     rest = await engine.claim(worker, max_count=10)
     assert [names[e.id] for e in rest] == ["a2", "b2"]
     assert await engine.claim(worker, max_count=10) == []
+
+
+async def test_a_slot_freed_in_a_limited_queue_wakes_claimers_and_one_elsewhere_does_not(
+    engine: Engine,
+) -> None:
+    """Claimers parked while a limited queue was full are woken by the report that frees a
+    slot there (nothing else would wake them); a slot of an unlimited queue wakes nobody."""
+    worker = await engine.register("w1", [("wf_lim", "full_q", 1), ("wf_free", "open_q", None)])
+    limited = [await engine.submit("wf_lim") for _ in range(2)]
+    unlimited = await engine.submit("wf_free")
+    claimed = {c.id: c for c in await engine.claim(worker)}
+    assert set(claimed) == {limited[0].execution_id, unlimited.execution_id}
+    before = len(engine.signals.work_calls)
+    assert await engine.complete("w1", claimed[unlimited.execution_id]) == "ok"
+    assert len(engine.signals.work_calls) == before
+    assert await engine.complete("w1", claimed[limited[0].execution_id]) == "ok"
+    assert engine.signals.work_calls[before:] == [PROJECT]
+    [next_one] = await engine.claim(worker)
+    assert next_one.id == limited[1].execution_id

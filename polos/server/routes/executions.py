@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import math
 import time
+import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -112,14 +113,32 @@ async def run_workflow(
         initial_state_json=_optional_text(state, body.initial_state, "initial_state"),
         run_timeout_seconds=body.run_timeout_seconds,
         idempotency_key=body.idempotency_key,
+        execution_id=str(uuid.uuid4()),
     )
-    (submitted,) = await _submit(state, project, [spec])
-    answer = _submitted(submitted)
-    if wait_seconds is not None:
-        # One request for `Workflow.run`: start, then wait as GET .../wait would.
-        row = await _wait_final(state, project, submitted.execution_id, wait_seconds)
-        if row.status in FINAL_STATUSES:
-            answer.execution = execution_view(row)
+    if wait_seconds is None:
+        (submitted,) = await _submit(state, project, [spec])
+        return json_response(_submitted(submitted))
+    # One request for `Workflow.run`: start, then wait as GET .../wait would. The wait is
+    # taken before the submission, so an execution this request creates needs no read before
+    # it finishes: nothing can have finished it unseen (a read per call, on PostgreSQL a
+    # round trip). With an idempotency key the execution may be an older one: read first.
+    planned = (
+        protocol.idempotent_execution_id(project, body.idempotency_key)
+        if body.idempotency_key
+        else cast(str, spec.execution_id)
+    )
+    watching = state.signals.watch_final(planned)
+    try:
+        (submitted,) = await _submit(state, project, [spec])
+        answer = _submitted(submitted)
+        fresh = submitted.created and submitted.execution_id == planned
+        row = await _wait_final(
+            state, project, submitted.execution_id, wait_seconds, unfinished=fresh
+        )
+    finally:
+        state.signals.unwatch_final(planned, watching)
+    if row.status in FINAL_STATUSES:
+        answer.execution = execution_view(row)
     return json_response(answer)
 
 
@@ -204,15 +223,25 @@ async def wait_execution(
 
 
 async def _wait_final(
-    state: ServerState, project: str, execution_id: str, timeout: float
+    state: ServerState,
+    project: str,
+    execution_id: str,
+    timeout: float,
+    unfinished: bool = False,
 ) -> ExecutionRow:
-    """The execution once it is final, or as it is after `timeout` seconds."""
+    """The execution once it is final, or as it is after `timeout` seconds. `unfinished`: the
+    caller watched it (`watch_final`) since before it existed, so there is no need to read
+    it before the first wake-up."""
     deadline = time.monotonic() + timeout
     while True:
         # Taken before reading, so a completion in between is not missed; a wake-up is only
         # a hint (the safety net wakes everyone now and then): read again and decide.
         event = state.signals.watch_final(execution_id)
         try:
+            if unfinished:
+                unfinished = False
+                await wait_event(event, deadline - time.monotonic())
+                continue
             row = await _read(state, project, execution_id)
             remaining = deadline - time.monotonic()
             if row.status in FINAL_STATUSES or remaining <= 0 or state.signals.closing:

@@ -67,6 +67,24 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _planner_settings() -> dict[str, str]:
+    """Plans made once per statement and connection, never a sequential scan where an index
+    serves (docs/decisions.md, "PostgreSQL: generic plans, no sequential scans").
+
+    Planning every execution (`force_custom_plan`, chosen first because generic plans made
+    while the tables were tiny stayed full scans as they grew) was about half of
+    PostgreSQL's CPU on a single execution's path: 0.1-0.4 ms per bind. A generic plan is
+    made once; with sequential scans priced out it takes the index every hot query was
+    written for, whatever the tables' size when it was made. `POLOS_PG_PLANNER=custom`
+    restores planning per execution (should a query ever need its parameters' values)."""
+    mode = os.environ.get("POLOS_PG_PLANNER", "generic").strip().lower()
+    if mode == "custom":
+        return {"plan_cache_mode": "force_custom_plan"}
+    if mode != "generic":
+        raise ValueError(f"POLOS_PG_PLANNER must be 'generic' or 'custom', not {mode!r}")
+    return {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
+
+
 class PostgresStore(Store):
     shared = True
 
@@ -100,9 +118,7 @@ class PostgresStore(Store):
             reset=_keep_session,
             server_settings={
                 "application_name": "polos-server",
-                # Plans of `= ANY($1)` lookups fixed while the tables were tiny (generic plans
-                # of cached statements) turn into full scans as they grow: plan each time.
-                "plan_cache_mode": "force_custom_plan",
+                **_planner_settings(),
             },
         )
         async with self._pool.acquire() as conn:

@@ -94,6 +94,9 @@ class PostgresStore(Store):
         self.pool_min = min(
             pool_min or int(os.environ.get("POLOS_PG_POOL_MIN", "2")), self.pool_max
         )
+        # Read here, with the pool's sizes (a test environment hides POLOS_* while it builds
+        # its store).
+        self._planner = _planner_settings()
         # Tells this replica's notifications from the others'.
         self.sender = uuid.uuid4().hex[:12]
         self._pool: asyncpg.Pool | None = None
@@ -118,7 +121,7 @@ class PostgresStore(Store):
             reset=_keep_session,
             server_settings={
                 "application_name": "polos-server",
-                **_planner_settings(),
+                **self._planner,
             },
         )
         async with self._pool.acquire() as conn:

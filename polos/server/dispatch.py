@@ -41,10 +41,10 @@ async def claim_for(
 ) -> list[ClaimedExecution]:
     """The claim of the worker `worker_id` of `project_id`, read in this transaction (the
     claim route's only read of it); `WorkerGone` if there is no such worker."""
-    current = await tx.get_worker(worker_id)
+    current, limits = await tx.worker_and_queue_limits(worker_id, project_id)
     if current is None or current.project_id != project_id:
         raise WorkerGone(worker_id)
-    return await _claim(tx, current, max_count, now, lease_seconds)
+    return await _claim(tx, current, max_count, now, lease_seconds, limits)
 
 
 async def claim(
@@ -58,7 +58,12 @@ async def claim(
 
 
 async def _claim(
-    tx: StoreTx, worker: WorkerInfo, max_count: int, now: float, lease_seconds: float
+    tx: StoreTx,
+    worker: WorkerInfo,
+    max_count: int,
+    now: float,
+    lease_seconds: float,
+    limits: dict[str, int | None] | None = None,
 ) -> list[ClaimedExecution]:
     if max_count <= 0 or not worker.workflow_ids:
         return []
@@ -68,7 +73,8 @@ async def _claim(
     if worker.last_heartbeat_at < now - lease_seconds:
         return []
     project = worker.project_id
-    limits = await tx.queue_limits(project)
+    if limits is None:
+        limits = await tx.queue_limits(project)
     # The queues without a limit in one statement (on PostgreSQL a round trip per queue
     # would grow with the project's queues, not with what the worker serves).
     unlimited: dict[str, list[_Candidate]] = {q: [] for q, limit in limits.items() if limit is None}

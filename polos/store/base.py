@@ -170,6 +170,13 @@ class StoreTx(ModelOps, EventOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
     ) -> None:
         """Create missing queues; with `overwrite_limits`, also set the limits given."""
 
+    async def worker_and_queue_limits(
+        self, worker_id: str, project_id: str
+    ) -> tuple[WorkerInfo | None, dict[str, int | None]]:
+        """`get_worker` and `queue_limits`, what a claim reads first (PostgreSQL: one round
+        trip)."""
+        return await self.get_worker(worker_id), await self.queue_limits(project_id)
+
     @abc.abstractmethod
     async def queue_limits(self, project_id: str) -> dict[str, int | None]: ...
 

@@ -167,8 +167,7 @@ class PostgresStore(Store):
                 try:
                     async with conn.transaction():
                         value = await work(tx)
-                        await tx.flush_status_counts()
-                        await tx.send_notifications()
+                        await tx.close_unit()
                 except _RETRYABLE as exc:
                     if attempt == _ATTEMPTS - 1:
                         raise

@@ -179,6 +179,25 @@ class PgRegistryOps:
             return None
         return WorkerInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6])
 
+    async def worker_and_queue_limits(
+        self, worker_id: str, project_id: str
+    ) -> tuple[WorkerInfo | None, dict[str, int | None]]:
+        # A row per queue of the project (none without queues), the worker's columns
+        # repeated on each; a worker without queues or gone: read on its own.
+        rows = await self._c.fetch(
+            "SELECT w.id, w.project_id, w.deployment_id, w.capacity, w.workflow_ids, "
+            "w.registered_at, w.last_heartbeat_at, q.name, q.concurrency_limit "
+            "FROM workers w LEFT JOIN queues q ON q.project_id = $2 "
+            "WHERE w.id = $1 ORDER BY q.name",
+            worker_id,
+            project_id,
+        )
+        if not rows:
+            return None, await self.queue_limits(project_id)
+        r = rows[0]
+        worker = WorkerInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6])
+        return worker, {q[7]: q[8] for q in rows if q[7] is not None}
+
     async def list_workers(self, project_id: str) -> list[WorkerInfo]:
         rows = await self._c.fetch(
             "SELECT id, project_id, deployment_id, capacity, workflow_ids, registered_at, "

@@ -167,6 +167,45 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
         ]
         return waits, triggers
 
+    async def close_unit(self) -> None:
+        """The last statement of a unit: its status counters and its notifications in one
+        round trip (two on every transaction that notifies otherwise: a single call's
+        submission and its completion). The counters are written by data-modifying CTEs,
+        which run whether or not the query reads them; the NOTIFYs are delivered at commit."""
+        counts = self.take_counts()
+        tree = sorted((k, d) for k, d in counts.tree.items() if d) if counts else []
+        children = sorted((k, d) for k, d in counts.children.items() if d) if counts else []
+        payloads = notification_payloads(
+            self._sender, self._work, self._work_at, self._final, self._topics
+        )
+        if not payloads:
+            if counts is not None:
+                await self.flush_status_counts(counts)
+            return
+        if not tree and not children:
+            await self.send_notifications()
+            return
+        await self._c.execute(
+            "WITH tree AS (INSERT INTO tree_status_counts (root_execution_id, status, n) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) "
+            "ON CONFLICT (root_execution_id, status) "
+            "DO UPDATE SET n = tree_status_counts.n + excluded.n), "
+            "child AS (INSERT INTO child_status_counts (parent_execution_id, parent_step_key, "
+            "status, n) SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int[]) "
+            "ON CONFLICT (parent_execution_id, parent_step_key, status) "
+            "DO UPDATE SET n = child_status_counts.n + excluded.n) "
+            "SELECT count(pg_notify($8, p)) FROM unnest($9::text[]) AS p",
+            [k[0] for k, _ in tree],
+            [k[1] for k, _ in tree],
+            [d for _, d in tree],
+            [k[0] for k, _ in children],
+            [k[1] for k, _ in children],
+            [k[2] for k, _ in children],
+            [d for _, d in children],
+            NOTIFY_CHANNEL,
+            payloads,
+        )
+
     async def send_notifications(self) -> None:
         """NOTIFY the other replicas (delivered at commit); called last in the transaction."""
         for payload in notification_payloads(

@@ -38,6 +38,19 @@ async def test_register_worker_makes_its_workflows_known(engine: Engine) -> None
     assert stored.project_id == PROJECT
 
 
+async def test_a_claim_reads_its_worker_and_the_projects_queues_together(engine: Engine) -> None:
+    await engine.register("w1", [("wf_a", "queue_a", None), ("wf_b", "queue_b", 3)])
+    await engine.register("other", [("wf_c", "queue_c", 1)], project="elsewhere")
+    worker, limits = await engine.store.read(lambda tx: tx.worker_and_queue_limits("w1", PROJECT))
+    assert worker == await engine.worker("w1")
+    assert limits == {"queue_a": None, "queue_b": 3}
+    # Gone, or asked about in a project without queues: the worker alone is missing.
+    gone, limits = await engine.store.read(lambda tx: tx.worker_and_queue_limits("nobody", PROJECT))
+    assert gone is None and limits == {"queue_a": None, "queue_b": 3}
+    worker, none = await engine.store.read(lambda tx: tx.worker_and_queue_limits("w1", "empty"))
+    assert worker is not None and worker.id == "w1" and none == {}
+
+
 async def test_submitting_an_unknown_workflow_raises_and_stores_nothing(engine: Engine) -> None:
     worker = await engine.register("w1", [("known_wf", "known_wf", None)])
     with pytest.raises(lifecycle.UnknownWorkflow) as raised:

@@ -28,6 +28,21 @@ def _event(r: Row) -> EventRecord:
     return EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
 
 
+def event_record(seq: int, event_id: str, e: NewEvent, now: float) -> EventRecord:
+    """What `e` became once inserted with `seq` and `event_id`."""
+    return EventRecord(
+        seq,
+        event_id,
+        e.project_id,
+        e.topic,
+        e.event_type,
+        e.data_json,
+        e.execution_id,
+        e.root_execution_id,
+        now,
+    )
+
+
 def _trigger(r: Row) -> EventTrigger:
     return EventTrigger(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
 
@@ -91,19 +106,7 @@ class EventOps:
                 now,
             )
             assert row is not None
-            out.append(
-                EventRecord(
-                    int(row[0]),
-                    event_id,
-                    e.project_id,
-                    e.topic,
-                    e.event_type,
-                    e.data_json,
-                    e.execution_id,
-                    e.root_execution_id,
-                    now,
-                )
-            )
+            out.append(event_record(int(row[0]), event_id, e, now))
         return out
 
     async def events_after(

@@ -42,6 +42,37 @@ def _cursor(rows: Sequence[NewExecution]) -> int | None:
     return max((c for c in cursors if c is not None), default=0)
 
 
+# Writes both status counter tables from arrays $1-$7 (`count_arrays`): data-modifying CTEs,
+# which run whatever the statement's own query is (PgTx.close_unit adds its NOTIFYs there).
+COUNTS_CTES = (
+    "WITH tree AS (INSERT INTO tree_status_counts (root_execution_id, status, n) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) "
+    "ON CONFLICT (root_execution_id, status) "
+    "DO UPDATE SET n = tree_status_counts.n + excluded.n), "
+    "child AS (INSERT INTO child_status_counts (parent_execution_id, parent_step_key, status, "
+    "n) SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int[]) "
+    "ON CONFLICT (parent_execution_id, parent_step_key, status) "
+    "DO UPDATE SET n = child_status_counts.n + excluded.n)"
+)
+
+
+def count_arrays(counts: CountDeltas) -> list[list[Any]] | None:
+    """The parameters of COUNTS_CTES, rows in sorted order; None when nothing changed."""
+    tree = sorted((k, d) for k, d in counts.tree.items() if d)
+    children = sorted((k, d) for k, d in counts.children.items() if d)
+    if not tree and not children:
+        return None
+    return [
+        [k[0] for k, _ in tree],
+        [k[1] for k, _ in tree],
+        [d for _, d in tree],
+        [k[0] for k, _ in children],
+        [k[1] for k, _ in children],
+        [k[2] for k, _ in children],
+        [d for _, d in children],
+    ]
+
+
 class PgExecutionOps(StatusCountOps):
     _c: PgConnection  # PgTx's connection, set in its __init__
 
@@ -245,27 +276,10 @@ class PgExecutionOps(StatusCountOps):
             counts = self.take_counts()
             if counts is None:
                 return
-        tree = sorted((k, d) for k, d in counts.tree.items() if d)
-        children = sorted((k, d) for k, d in counts.children.items() if d)
-        if not tree and not children:
+        arrays = count_arrays(counts)
+        if arrays is None:
             return
-        await self._c.execute(
-            "WITH tree AS (INSERT INTO tree_status_counts (root_execution_id, status, n) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) "
-            "ON CONFLICT (root_execution_id, status) "
-            "DO UPDATE SET n = tree_status_counts.n + excluded.n) "
-            "INSERT INTO child_status_counts (parent_execution_id, parent_step_key, status, n) "
-            "SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int[]) "
-            "ON CONFLICT (parent_execution_id, parent_step_key, status) "
-            "DO UPDATE SET n = child_status_counts.n + excluded.n",
-            [k[0] for k, _ in tree],
-            [k[1] for k, _ in tree],
-            [d for _, d in tree],
-            [k[0] for k, _ in children],
-            [k[1] for k, _ in children],
-            [k[2] for k, _ in children],
-            [d for _, d in children],
-        )
+        await self._c.execute(COUNTS_CTES + " SELECT 1", *arrays)
 
     async def expired_leases(self, now: float, limit: int) -> list[FenceRow]:
         rows = await self._c.fetch(

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from polos.model import EventRecord, EventTrigger, EventWait, NewEvent
 from polos.store.base import StoreTx, Wakeups
-from polos.store.postgres_executions import PgExecutionOps
+from polos.store.event_ops import event_record
+from polos.store.postgres_executions import COUNTS_CTES, PgExecutionOps, count_arrays
 from polos.store.postgres_registry import PgRegistryOps
 from polos.store.postgres_steps import PgStepOps
 from polos.store.rows import Row
@@ -125,17 +126,7 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
         )
         seqs = {r[0]: int(r[1]) for r in rows}
         return [
-            EventRecord(
-                seqs[event_id],
-                event_id,
-                e.project_id,
-                e.topic,
-                e.event_type,
-                e.data_json,
-                e.execution_id,
-                e.root_execution_id,
-                now,
-            )
+            event_record(seqs[event_id], event_id, e, now)
             for event_id, e in zip(ids, events, strict=True)
         ]
 
@@ -170,41 +161,23 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
     async def close_unit(self) -> None:
         """The last statement of a unit: its status counters and its notifications in one
         round trip (two on every transaction that notifies otherwise: a single call's
-        submission and its completion). The counters are written by data-modifying CTEs,
-        which run whether or not the query reads them; the NOTIFYs are delivered at commit."""
+        submission and its completion). The NOTIFYs are delivered at commit."""
         counts = self.take_counts()
-        tree = sorted((k, d) for k, d in counts.tree.items() if d) if counts else []
-        children = sorted((k, d) for k, d in counts.children.items() if d) if counts else []
+        arrays = count_arrays(counts) if counts is not None else None
         payloads = notification_payloads(
             self._sender, self._work, self._work_at, self._final, self._topics
         )
-        if not payloads:
-            if counts is not None:
-                await self.flush_status_counts(counts)
-            return
-        if not tree and not children:
+        if arrays is None:
             await self.send_notifications()
-            return
-        await self._c.execute(
-            "WITH tree AS (INSERT INTO tree_status_counts (root_execution_id, status, n) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) "
-            "ON CONFLICT (root_execution_id, status) "
-            "DO UPDATE SET n = tree_status_counts.n + excluded.n), "
-            "child AS (INSERT INTO child_status_counts (parent_execution_id, parent_step_key, "
-            "status, n) SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int[]) "
-            "ON CONFLICT (parent_execution_id, parent_step_key, status) "
-            "DO UPDATE SET n = child_status_counts.n + excluded.n) "
-            "SELECT count(pg_notify($8, p)) FROM unnest($9::text[]) AS p",
-            [k[0] for k, _ in tree],
-            [k[1] for k, _ in tree],
-            [d for _, d in tree],
-            [k[0] for k, _ in children],
-            [k[1] for k, _ in children],
-            [k[2] for k, _ in children],
-            [d for _, d in children],
-            NOTIFY_CHANNEL,
-            payloads,
-        )
+        elif not payloads:
+            await self._c.execute(COUNTS_CTES + " SELECT 1", *arrays)
+        else:
+            await self._c.execute(
+                COUNTS_CTES + " SELECT count(pg_notify($8, p)) FROM unnest($9::text[]) AS p",
+                *arrays,
+                NOTIFY_CHANNEL,
+                payloads,
+            )
 
     async def send_notifications(self) -> None:
         """NOTIFY the other replicas (delivered at commit); called last in the transaction."""

@@ -30,32 +30,42 @@ async def test_kill_9_worker_mid_fan_out(
     first = start_worker(server, modules, workflows=serves, capacity=10)
     first_id = _worker_id(first.proc.log())
     log = tmp_path / "slow.log"
+    gate = tmp_path / "gate"
     n = 40
+    gate_from = 10
 
     def done_lines() -> list[str]:
         return log.read_text().splitlines() if log.exists() else []
 
     async with polos.PolosClient(api_url=server.url) as client:
-        # Bodies of 1.5 s: the look below and the kill must fall inside the bodies it saw
-        # running (with 0.5 s, a loaded machine let all of them finish in between).
-        handle = await client.invoke("crash_parent", {"n": n, "seconds": 1.5, "log": str(log)})
+        # Children from `gate_from` on wait for the gate file, which appears only after the
+        # kill: what the first worker is running of them when it dies cannot finish there,
+        # however loaded the machine (an ungated look-then-kill raced the bodies' end).
+        handle = await client.invoke(
+            "crash_parent",
+            {"n": n, "seconds": 0.2, "log": str(log), "gate": str(gate), "gate_from": gate_from},
+        )
         child_ids = [protocol.child_execution_id(handle.id, "slow", i) for i in range(n)]
+        gated = set(child_ids[gate_from:])
 
-        # Some children finished, and some are running on the first worker right now.
-        wait_until(lambda: len(done_lines()) >= 5, TIMEOUT, "the first children to finish")
+        # The ungated children finished on the first worker; gated ones are running there.
+        wait_until(lambda: len(done_lines()) >= gate_from, TIMEOUT, "the ungated children")
 
         async def running_on_first() -> list[str]:
             rows = await asyncio.gather(*(client.get_execution(c) for c in child_ids))
             return [
-                r["id"] for r in rows if r["status"] == "running" and r["worker_id"] == first_id
+                r["id"]
+                for r in rows
+                if r["status"] == "running" and r["worker_id"] == first_id and r["id"] in gated
             ]
 
         interrupted = await async_wait_until(
-            running_on_first, TIMEOUT, "children running on the first worker"
+            running_on_first, TIMEOUT, "gated children running on the first worker"
         )
         first.kill9()
         finished_before = len(done_lines())
-        assert finished_before < n
+        assert finished_before == gate_from
+        gate.touch()
 
         second = start_worker(server, modules, workflows=serves, capacity=10)
         parent = await client.wait_for_execution(handle.id, timeout=TIMEOUT)
@@ -67,20 +77,13 @@ async def test_kill_9_worker_mid_fan_out(
             assert row["status"] == "completed", row
             assert row["result"]["i"] == i
             assert row["parent_execution_id"] == handle.id
-        # What the first worker was running when it died was claimed again and finished by
-        # the second one (one of them may have finished in the moment between our look and
-        # the kill: then it is the first worker's result, from its only attempt).
+        # What the first worker was running when it died was claimed again after its lease ran
+        # out and finished by the second one.
         by_id = {r["id"]: r for r in rows}
-        taken_over = 0
         for execution_id in interrupted:
             row = by_id[execution_id]
-            if row["result"]["pid"] == second.proc.pid:
-                assert row["attempt"] >= 2, row
-                taken_over += 1
-            else:
-                assert row["result"]["pid"] == first.proc.pid, row
-                assert row["attempt"] == 1, row
-        assert taken_over >= 1
+            assert row["result"]["pid"] == second.proc.pid, row
+            assert row["attempt"] >= 2, row
 
     # Every child's body completed at least once (bodies are at-least-once: one killed after
     # its body but before its report may have run twice). A child whose result came from the

@@ -185,6 +185,12 @@ async def side_effect_parent(ctx: WorkflowContext, payload: dict[str, Any]) -> d
 @workflow(id="slow_child")
 async def slow_child(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(payload["seconds"])
+    # A gated child's body cannot finish before its gate file exists: a test that kills the
+    # worker running it knows that body was interrupted, however slow the machine.
+    gate = payload.get("gate")
+    if gate and payload["i"] >= payload["gate_from"]:
+        while not os.path.exists(gate):  # noqa: ASYNC110 - the test, another process, creates it
+            await asyncio.sleep(0.02)
     append_line(payload["log"], f"{payload['i']} {os.getpid()}")
     return {"i": payload["i"], "pid": os.getpid()}
 
@@ -196,7 +202,13 @@ async def crash_parent(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[st
         [
             BatchWorkflowInput(
                 id="slow_child",
-                payload={"i": i, "seconds": payload["seconds"], "log": payload["log"]},
+                payload={
+                    "i": i,
+                    "seconds": payload["seconds"],
+                    "log": payload["log"],
+                    "gate": payload.get("gate"),
+                    "gate_from": payload.get("gate_from", 0),
+                },
             )
             for i in range(payload["n"])
         ],

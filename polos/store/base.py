@@ -374,8 +374,18 @@ class Store(abc.ABC):
     async def close(self) -> None: ...
 
     @abc.abstractmethod
-    async def run(self, work: Work[T]) -> T:
-        """Run a unit of work atomically and return its value once it is committed."""
+    async def run(self, work: Work[T], *, defer_sync: bool = False) -> T:
+        """Run a unit of work atomically and return its value once it is committed.
+
+        `defer_sync=True` lets the commit skip its fsync when nothing else in its transaction
+        needs one (SQLite; PostgreSQL always syncs): the unit is then durable after the next
+        synced commit, `sync()`, or any `read` (which syncs first). Only for a unit whose
+        effects the caller reveals to no one before one of those; the one use is the
+        submission of `Workflow.run`, whose answer is the result of a later, synced commit
+        (docs/decisions.md, "A run's submission commits without its own fsync")."""
+
+    async def sync(self) -> None:  # noqa: B027 - a store that never defers has nothing to do
+        """Make every committed unit durable (the deferred ones included)."""
 
     @abc.abstractmethod
     async def read(self, work: Work[T]) -> T:

@@ -151,7 +151,9 @@ class PostgresStore(Store):
 
     # -- units of work -----------------------------------------------------------------
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, defer_sync: bool = False) -> T:
+        # Every commit is synced: a deferred one would need a wait for the WAL flush before
+        # the answers it permits, and the run route's latency on PostgreSQL is not the goal.
         try:
             return await self._run(work)
         except _UNAVAILABLE as exc:

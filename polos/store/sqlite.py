@@ -6,6 +6,12 @@ one fsync for many changes. The units run on the server's event loop and must no
 I/O — the committer drives each coroutine synchronously and fails one that suspends — so a unit
 is atomic without locks.
 
+A transaction whose units all deferred their sync (`run(..., defer_sync=True)`) and whose
+parked claims took only executions it inserted itself commits with `synchronous=NORMAL`: no
+fsync, durable with the next synced commit (an fsync of the WAL covers every frame before it),
+which `read` and `sync` force first (docs/decisions.md, "A run's submission commits without
+its own fsync").
+
 A SQLite file is served by one server process; several replicas need PostgreSQL.
 """
 
@@ -21,8 +27,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from polos.store.base import Store, Work, migrations
-from polos.store.sqlite_tx import SqliteTx
+from polos.store.base import Store, StoreTx, Work, migrations
+from polos.store.sqlite_tx import SqliteTx, SyncLedger
 from polos.store.status_counts import CountDeltas
 
 T = TypeVar("T")
@@ -46,12 +52,18 @@ class SqliteStore(Store):
             raise ValueError(f"unknown SQLite synchronous mode {synchronous!r}")
         self._synchronous = synchronous.upper()
         self._conn: sqlite3.Connection | None = None
-        self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        # Units to commit: (work, its future, whether its commit must be synced).
+        self._pending: list[tuple[Work[Any], asyncio.Future[Any], bool]] = []
         # Parked units per project, run in the transaction that makes work ready (`park`).
         self._parked: dict[str, list[tuple[Work[Any], asyncio.Future[Any]]]] = {}
         self._wakeup = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self.transactions = 0  # for tests and metrics
+        self.synced_commits = 0  # commits that fsynced the WAL (tests)
+        # The connection's `synchronous` now, and whether a commit since the last fsync of the
+        # WAL skipped its own.
+        self._mode = self._synchronous
+        self._unsynced = False
 
     def describe(self) -> str:
         return f"sqlite:///{self.path}"
@@ -85,11 +97,20 @@ class SqliteStore(Store):
             self._conn.close()
             self._conn = None
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, defer_sync: bool = False) -> T:
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, fut))
+        self._pending.append((work, fut, not defer_sync))
         self._wakeup.set()
         return await fut
+
+    @property
+    def pending_sync(self) -> bool:
+        """Whether a commit since the last fsync of the WAL deferred its own."""
+        return self._unsynced
+
+    async def sync(self) -> None:
+        if self._unsynced:
+            await self.run(_nothing)
 
     parks_claims = True
 
@@ -107,6 +128,9 @@ class SqliteStore(Store):
             del self._parked[project_id]
 
     async def read(self, work: Work[T]) -> T:
+        # What a reader sees is durable: nobody outside learns of a deferred unit before it is.
+        if self._unsynced:
+            await self.sync()
         conn = self._require()
         tx = SqliteTx(conn, self.wakeups)
         conn.execute("BEGIN")
@@ -131,16 +155,22 @@ class SqliteStore(Store):
                 except Exception:  # _apply settles its futures; never let the loop die
                     log.exception("SQLite committer failed")
 
-    def _apply(self, batch: list[tuple[Work[Any], asyncio.Future[Any]]]) -> None:
+    def _apply(self, batch: list[tuple[Work[Any], asyncio.Future[Any], bool]]) -> None:
         conn = self._require()
         outcomes: list[tuple[asyncio.Future[Any], bool, Any, list[Callable[[], None]]]] = []
         fatal: BaseException | None = None
+        ledger = SyncLedger(needs_sync=any(must_sync for _, _, must_sync in batch))
+        # SQLite refuses to change `synchronous` inside a transaction: decided here, by the
+        # units; a parked claim that turns out to need a sync gets an fsync after the COMMIT.
+        deferred = not ledger.needs_sync and self._synchronous == "FULL"
+        self._set_mode("NORMAL" if deferred else self._synchronous)
         try:
             conn.execute("BEGIN IMMEDIATE")
+            changes = conn.total_changes
             notified: set[str] = set()
             counts = CountDeltas()
-            for work, fut in batch:
-                if self._apply_unit(conn, work, fut, outcomes, notified, counts):
+            for work, fut, _ in batch:
+                if self._apply_unit(conn, work, fut, outcomes, notified, counts, ledger):
                     fatal = outcomes[-1][2]
             # Claims parked on a project that now has work run here, after the units that
             # made it ready: their answers need no transaction of their own.
@@ -148,31 +178,35 @@ class SqliteStore(Store):
             for project_id in notified:
                 for work, fut in self._parked.pop(project_id, []):
                     if not fut.done() and self._apply_unit(
-                        conn, work, fut, outcomes, set(), counts
+                        conn, work, fut, outcomes, set(), counts, ledger
                     ):
                         fatal = outcomes[-1][2]
             # The status counters change once per transaction (store/status_counts.py).
             _drive(SqliteTx(conn, self.wakeups).flush_status_counts(counts))
-            # The parked claims are settled first: a worker waits for their answers to start
-            # the work, while the submitters' callers wait for more than this commit anyway.
-            outcomes = outcomes[units:] + outcomes[:units]
+            wrote = conn.total_changes != changes
             conn.execute("COMMIT")
             self.transactions += 1
+            self._synced(deferred, ledger.needs_sync, wrote)
         except Exception as exc:  # the commit itself failed: nothing of the batch is stored
             log.exception("SQLite transaction failed")
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            for fut in [f for _, f in batch] + [o[0] for o in outcomes]:
+            for fut in [f for _, f, _ in batch] + [o[0] for o in outcomes]:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        for fut, ok, value, callbacks in outcomes:
+        # Commit callbacks (wake-ups) run in the transaction's order: a unit's callback can
+        # rely on those of the units before it having run (the claim route does).
+        for _, ok, _, callbacks in outcomes:
             if ok:
                 for callback in callbacks:
                     try:
                         callback()
                     except Exception:
                         log.exception("post-commit callback failed")
+        # The parked claims are settled first: a worker waits for their answers to start the
+        # work, while the submitters' callers wait for more than this commit anyway.
+        for fut, ok, value, _ in outcomes[units:] + outcomes[:units]:
             if fut.done():  # the caller went away (cancelled request)
                 continue
             if ok:
@@ -184,6 +218,39 @@ class SqliteStore(Store):
         if fatal is not None:
             raise fatal
 
+    def _set_mode(self, mode: str) -> None:
+        if mode != self._mode:
+            self._require().execute(f"PRAGMA synchronous = {mode}")
+            self._mode = mode
+
+    def _synced(self, deferred: bool, needs_sync: bool, wrote: bool) -> None:
+        """Account for a commit, and fsync the WAL where it must be and the COMMIT did not
+        (its commit wrote nothing, or was deferred before a parked claim needed the sync).
+        Only FULL defers: the other modes (docs/deploy.md) are kept as configured."""
+        if self._synchronous not in ("FULL", "EXTRA"):
+            return  # configured not to sync commits at all
+        if not needs_sync:
+            self._unsynced = self._unsynced or wrote
+            return
+        if wrote and not deferred:
+            self.synced_commits += 1  # the COMMIT itself synced the WAL
+        elif wrote or self._unsynced:
+            self._fsync_wal()
+            self.synced_commits += 1
+        self._unsynced = False
+
+    def _fsync_wal(self) -> None:
+        # The frames of the deferred commits are in the WAL file (or, after a checkpoint, in
+        # the database file, which the checkpoint synced): an fsync of it makes them durable.
+        try:
+            fd = os.open(self.path + "-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
     def _apply_unit(
         self,
         conn: sqlite3.Connection,
@@ -192,10 +259,11 @@ class SqliteStore(Store):
         outcomes: list[tuple[asyncio.Future[Any], bool, Any, list[Callable[[], None]]]],
         notified: set[str],
         counts: CountDeltas,
+        ledger: SyncLedger,
     ) -> bool:
         """Run one unit in a savepoint; record its outcome. True: it raised a fatal error
         (KeyboardInterrupt, SystemExit), to be re-raised once the batch is settled."""
-        tx = SqliteTx(conn, self.wakeups)
+        tx = SqliteTx(conn, self.wakeups, ledger)
         tx._counts_before = counts
         conn.execute("SAVEPOINT unit")
         try:
@@ -212,6 +280,10 @@ class SqliteStore(Store):
         outcomes.append((fut, True, value, tx.callbacks))
         notified |= tx.work_projects
         return False
+
+
+async def _nothing(tx: StoreTx) -> None:
+    """The unit `sync` commits: no change, so its commit fsyncs the WAL itself."""
 
 
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from polos.model import (
@@ -44,10 +45,24 @@ T = TypeVar("T")
 _CHUNK = 500
 
 
+@dataclass
+class SyncLedger:
+    """What decides whether a transaction's commit must fsync (sqlite.py): a unit that did
+    not defer its sync, or a claim of an execution this transaction did not insert (its
+    answer reveals a lease that must survive a power loss, or two workers could hold the same
+    attempt of it; a claim of an execution inserted here vanishes with it)."""
+
+    needs_sync: bool
+    inserted: set[str] = field(default_factory=set)
+
+
 class SqliteTx(RegistryOps, StoreTx):
-    def __init__(self, conn: sqlite3.Connection, wakeups: Wakeups) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, wakeups: Wakeups, ledger: SyncLedger | None = None
+    ) -> None:
         self._c = conn
         self._wakeups = wakeups
+        self._ledger = ledger
         self.callbacks: list[Callable[[], None]] = []
         # Projects this unit made work ready in (the store runs parked claims after it).
         self.work_projects: set[str] = set()
@@ -106,6 +121,8 @@ class SqliteTx(RegistryOps, StoreTx):
                 )
             )
         fresh = [r for r in rows if r.id not in existing]
+        if self._ledger is not None:
+            self._ledger.inserted.update(r.id for r in fresh)
         self._c.executemany(
             "INSERT INTO executions (id, project_id, workflow_id, status, queue_name, "
             "concurrency_key, payload, parent_execution_id, root_execution_id, root_workflow_id, "
@@ -204,6 +221,9 @@ class SqliteTx(RegistryOps, StoreTx):
                 (worker_id, lease_until, now, now, *part),
             ).fetchall():
                 by_id[r[0]] = ClaimedExecution(*r)
+        ledger = self._ledger
+        if ledger is not None and not ledger.needs_sync:
+            ledger.needs_sync = any(i not in ledger.inserted for i in by_id)
         self.count_claimed(by_id.values())
         return [by_id[i] for i in execution_ids if i in by_id]
 

@@ -101,6 +101,30 @@ async def test_work_submitted_after_a_claim_that_took_less_than_it_asked_is_foun
         assert await _claim(http, worker_id, 0) == [second]
 
 
+async def test_work_submitted_after_a_parked_claim_took_less_than_it_asked_is_found_at_once(
+    start_server: ServerFactory,
+) -> None:
+    """The same for a claim answered while parked (on SQLite inside the submission's
+    transaction): what the next submission makes ready is found by a claim that does not
+    wait, and a further one parks and is woken."""
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        worker_id = await _register(http)
+        parked = asyncio.create_task(_claim(http, worker_id, 20))
+        await asyncio.sleep(0.3)  # parked by now
+        first = await _submit(http)
+        assert await parked == [first]  # asked for 5, took 1
+        second = await _submit(http)
+        assert await _claim(http, worker_id, 0) == [second]
+        # Took 1 of 5 again, then nothing is signalled: the next claim finds nothing, parks,
+        # and the next submission wakes it.
+        waiting = asyncio.create_task(_claim(http, worker_id, 20))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        third = await _submit(http)
+        assert await waiting == [third]
+
+
 async def test_after_a_claim_that_took_less_than_it_asked_the_next_one_parks_and_is_woken(
     start_server: ServerFactory,
 ) -> None:

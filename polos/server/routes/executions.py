@@ -56,13 +56,16 @@ def _optional_text(state: ServerState, value: object, what: str) -> str | None:
 
 
 async def _submit(
-    state: ServerState, project: str, specs: list[lifecycle.SubmitSpec]
+    state: ServerState,
+    project: str,
+    specs: list[lifecycle.SubmitSpec],
+    defer_sync: bool = False,
 ) -> list[lifecycle.Submitted]:
     async def work(tx: StoreTx) -> list[lifecycle.Submitted]:
         return await lifecycle.submit(tx, project, specs, state.clock.now())
 
     try:
-        return await state.store.run(work)
+        return await state.store.run(work, defer_sync=defer_sync)
     except lifecycle.UnknownWorkflow as exc:
         raise ApiError(404, "workflow_not_found", str(exc)) from None
 
@@ -122,6 +125,9 @@ async def run_workflow(
     # taken before the submission, so an execution this request creates needs no read before
     # it finishes: nothing can have finished it unseen (a read per call, on PostgreSQL a
     # round trip). With an idempotency key the execution may be an older one: read first.
+    # The submission's commit may skip its fsync: the answer is the final execution, which a
+    # later, synced commit wrote (an fsync of the WAL covers the frames before it), or else
+    # the handle, sent only after `sync` (docs/decisions.md).
     planned = (
         protocol.idempotent_execution_id(project, body.idempotency_key)
         if body.idempotency_key
@@ -129,7 +135,7 @@ async def run_workflow(
     )
     watching = state.signals.watch_final(planned)
     try:
-        (submitted,) = await _submit(state, project, [spec])
+        (submitted,) = await _submit(state, project, [spec], defer_sync=True)
         answer = _submitted(submitted)
         fresh = submitted.created and submitted.execution_id == planned
         row = await _wait_final(
@@ -139,6 +145,8 @@ async def run_workflow(
         state.signals.unwatch_final(planned, watching)
     if row.status in FINAL_STATUSES:
         answer.execution = execution_view(row)
+    else:
+        await state.store.sync()
     return json_response(answer)
 
 

@@ -242,9 +242,18 @@ async def claim(worker_id: str, request: Request) -> Response:
     deadline = time.monotonic() + body.wait_seconds
 
     async def work(tx: StoreTx) -> list[ClaimedExecution]:
-        return await dispatch.claim_for(
+        claimed = await dispatch.claim_for(
             tx, worker_id, project, body.max, state.clock.now(), state.settings.lease_seconds
         )
+        if state.store.parks_claims and len(claimed) < body.max:
+            # It saw all the work it could take. Its commit callback runs after those of the
+            # units before it in the transaction (their work signals included) and before any
+            # later transaction's, so the event taken there is set by the next work signal
+            # only: until then the worker's next claim parks without a transaction of its own.
+            tx.on_commit(
+                lambda: _remember_exhausted(state, worker_id, state.signals.work_event(project))
+            )
+        return claimed
 
     try:
         return await _claim(state, request, worker_id, project, body, deadline, work)
@@ -274,11 +283,16 @@ async def _claim(
                 # work it could take, and nothing was signalled since (no submission, no
                 # freed slot, no retry come due: each sets the event): looking again would
                 # find nothing. On PostgreSQL that is a transaction of five round trips
-                # after every claim that found work (docs/performance.md).
+                # after every claim that found work (docs/performance.md); on SQLite, where a
+                # parked claim is answered inside a submission's transaction, one more
+                # transaction on a single call's path.
                 claimed = []
             else:
                 looked_at = event
-                claimed = await state.store.run(work)
+                # A claim needs no fsync of its own unless it leases an execution that an
+                # earlier transaction wrote (the store checks that): one that finds nothing
+                # after a `Workflow.run` submission does not sync that submission early.
+                claimed = await state.store.run(work, defer_sync=True)
             exhausted = None
         remaining = deadline - time.monotonic()
         if claimed or remaining <= 0 or state.signals.closing:

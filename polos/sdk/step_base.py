@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from polos import codec, protocol
 from polos.model import StepKind
 from polos.sdk.errors import StepExecutionError
+from polos.worker import reports
 from polos.worker.tracing import AttemptTracing
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class StepRuntime(Protocol):
 
     def record(
         self,
-        report: protocol.StepReport,
+        report: reports.StepReport,
         children: Sequence[protocol.ChildSubmission] = (),
         events: Sequence[protocol.EventPublish] = (),
     ) -> None:
@@ -72,7 +73,7 @@ class StepRuntime(Protocol):
 
     def suspend(
         self,
-        report: protocol.StepReport,
+        report: reports.StepReport,
         children: Sequence[protocol.ChildSubmission],
         events: Sequence[protocol.EventPublish] = (),
     ) -> NoReturn:
@@ -83,13 +84,13 @@ class StepRuntime(Protocol):
         """The highest event sequence this execution consumed on `topic` (from its journal)."""
 
 
-def _error_report(slot: StepSlot, error_type: str, message: str) -> protocol.StepReport:
-    return protocol.StepReport(
+def _error_report(slot: StepSlot, error_type: str, message: str) -> reports.StepReport:
+    return reports.StepReport(
         key=slot.key,
         kind=slot.kind.value,
         status="failed",
         position=slot.position,
-        error=protocol.StoredError(type=error_type, message=message),
+        error=reports.StoredError(error_type, message),
         duration_seconds=time.perf_counter() - slot.started if slot.started else None,
     )
 
@@ -118,8 +119,8 @@ class _StepBase:
     def _ctx(self) -> WorkflowContext:
         return self._rt.context
 
-    def _pending(self, slot: StepSlot) -> protocol.StepReport:
-        return protocol.StepReport(
+    def _pending(self, slot: StepSlot) -> reports.StepReport:
+        return reports.StepReport(
             key=slot.key, kind=slot.kind.value, status="pending", position=slot.position
         )
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from polos import codec, protocol
 from polos.model import StepKind
 from polos.sdk.step_base import StepSlot, _raise_recorded, _StepBase
+from polos.worker import reports
 
 if TYPE_CHECKING:
     from polos.sdk.events import EventPayload
@@ -36,7 +37,7 @@ class _EventSteps(_StepBase):
             topic=topic, event_type=event_type, data=self._event_data(slot, data)
         )
         self._rt.record(
-            protocol.StepReport(
+            reports.StepReport(
                 key=slot.key,
                 kind=slot.kind.value,
                 status="completed",

@@ -282,7 +282,7 @@ class _ChildSteps(_StepBase):
         pending = self._pending(slot)
         pending.fail_fast = fail_fast
         pending.min_success = min_success
-        self._rt.suspend(pending, submissions)
+        self._suspend(slot, pending, submissions)
 
 
 def _rebuild_child_result(workflow_id: str, value: Any, schema: str | None) -> Any:

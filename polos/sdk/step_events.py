@@ -73,7 +73,7 @@ class _EventSteps(_StepBase):
         pending.wait_topic = topic
         pending.wait_after_seq = self._rt.consumed_up_to(topic)
         pending.wait_timeout_seconds = timeout
-        self._rt.suspend(pending, [])
+        self._suspend(slot, pending)
 
     # -- suspend / resume --------------------------------------------------------------
 
@@ -96,14 +96,16 @@ class _EventSteps(_StepBase):
             return value
         ctx = self._ctx
         topic = f"workflow/{ctx.workflow_id}/{ctx.execution_id}"
-        announce = protocol.EventPublish(
-            topic=topic, event_type=f"suspend_{step_key}", data=self._event_data(slot, data)
-        )
         pending = self._pending(slot)
         pending.wait_topic = topic
         pending.wait_event_type = f"resume_{step_key}"
         pending.wait_timeout_seconds = timeout
-        self._rt.suspend(pending, [], [announce])
+        # Checked before the announcement is built: `suspend_{key}` is as long as the resume.
+        self._check_pending(slot, pending)
+        announce = protocol.EventPublish(
+            topic=topic, event_type=f"suspend_{step_key}", data=self._event_data(slot, data)
+        )
+        self._suspend(slot, pending, [], [announce])
 
     async def resume(
         self,

@@ -90,4 +90,4 @@ class _WaitSteps(_StepBase):
             pending.wait_until = until
         else:
             pending.wait_seconds = total
-        self._rt.suspend(pending, [])
+        self._suspend(slot, pending)

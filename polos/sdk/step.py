@@ -50,6 +50,7 @@ from polos.sdk.step_children import _ChildSteps
 from polos.sdk.step_events import _EventSteps
 from polos.sdk.step_waits import _WaitSteps, wait_threshold_seconds
 from polos.sdk.threads import run_in_thread
+from polos.worker import reports
 from polos.worker.tracing import TraceScope
 
 # Re-exported: the worker, the context and the tests import these from polos.sdk.step.
@@ -129,7 +130,7 @@ class Step(_ChildSteps, _WaitSteps, _EventSteps):
             self._rt.record(_error_report(slot, "ValueTooLargeError", message))
             raise StepExecutionError(message, step_key=slot.key, error_type="ValueTooLargeError")
         self._rt.record(
-            protocol.StepReport(
+            reports.StepReport(
                 key=slot.key,
                 kind=slot.kind.value,
                 status="completed",
@@ -192,7 +193,7 @@ class Step(_ChildSteps, _WaitSteps, _EventSteps):
         slot, value, new = self._rt.patched(change_id)
         if new:
             self._rt.record(
-                protocol.StepReport(
+                reports.StepReport(
                     key=slot.key,
                     kind=slot.kind.value,
                     status="completed",

@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from pydantic import ValidationError
+
 from polos import codec, protocol
 from polos.model import StepKind
 from polos.sdk.errors import StepExecutionError
+from polos.worker import reports
 from polos.worker.tracing import AttemptTracing
 
 if TYPE_CHECKING:
@@ -63,7 +66,7 @@ class StepRuntime(Protocol):
 
     def record(
         self,
-        report: protocol.StepReport,
+        report: reports.StepReport,
         children: Sequence[protocol.ChildSubmission] = (),
         events: Sequence[protocol.EventPublish] = (),
     ) -> None:
@@ -72,7 +75,7 @@ class StepRuntime(Protocol):
 
     def suspend(
         self,
-        report: protocol.StepReport,
+        report: reports.StepReport,
         children: Sequence[protocol.ChildSubmission],
         events: Sequence[protocol.EventPublish] = (),
     ) -> NoReturn:
@@ -83,13 +86,13 @@ class StepRuntime(Protocol):
         """The highest event sequence this execution consumed on `topic` (from its journal)."""
 
 
-def _error_report(slot: StepSlot, error_type: str, message: str) -> protocol.StepReport:
-    return protocol.StepReport(
+def _error_report(slot: StepSlot, error_type: str, message: str) -> reports.StepReport:
+    return reports.StepReport(
         key=slot.key,
         kind=slot.kind.value,
         status="failed",
         position=slot.position,
-        error=protocol.StoredError(type=error_type, message=message),
+        error=reports.StoredError(error_type, message),
         duration_seconds=time.perf_counter() - slot.started if slot.started else None,
     )
 
@@ -118,10 +121,49 @@ class _StepBase:
     def _ctx(self) -> WorkflowContext:
         return self._rt.context
 
-    def _pending(self, slot: StepSlot) -> protocol.StepReport:
-        return protocol.StepReport(
+    def _pending(self, slot: StepSlot) -> reports.StepReport:
+        return reports.StepReport(
             key=slot.key, kind=slot.kind.value, status="pending", position=slot.position
         )
+
+    def _suspend(
+        self,
+        slot: StepSlot,
+        pending: reports.StepReport,
+        children: Sequence[protocol.ChildSubmission] = (),
+        events: Sequence[protocol.EventPublish] = (),
+    ) -> NoReturn:
+        self._check_pending(slot, pending)
+        self._rt.suspend(pending, children, events)
+
+    @staticmethod
+    def _check_pending(slot: StepSlot, pending: reports.StepReport) -> None:
+        """What the user gave a pending step (a topic, a timeout, a date) checked with the
+        server's rules: a bad value fails this call with StepExecutionError (ValueError),
+        where a refused report would fail the request and other executions' records in it."""
+        try:
+            protocol.StepReport(
+                key=pending.key,
+                kind=pending.kind,
+                status=pending.status,
+                position=pending.position,
+                wait_seconds=pending.wait_seconds,
+                wait_until=pending.wait_until,
+                wait_topic=pending.wait_topic,
+                wait_event_type=pending.wait_event_type,
+                wait_after_seq=pending.wait_after_seq,
+                wait_timeout_seconds=pending.wait_timeout_seconds,
+                fail_fast=pending.fail_fast,
+                min_success=pending.min_success,
+            )
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise StepExecutionError(
+                f"Step '{slot.key}': {detail}", step_key=slot.key, error_type="ValueError"
+            ) from None
 
     def _recorded_none(self, slot: StepSlot) -> None:
         assert slot.recorded is not None

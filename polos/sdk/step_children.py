@@ -19,6 +19,7 @@ from polos.sdk.errors import StepExecutionError
 from polos.sdk.step_base import StepSlot, _raise_recorded, _StepBase
 from polos.sdk.workflow import Workflow, get_workflow
 from polos.types.types import BatchStepResult, BatchWorkflowInput
+from polos.worker import reports
 
 if TYPE_CHECKING:
     from polos.sdk.client import ExecutionHandle
@@ -137,7 +138,7 @@ class _ChildSteps(_StepBase):
         )
         handle = self._handle(submission)
         self._rt.record(
-            protocol.StepReport(
+            reports.StepReport(
                 key=slot.key,
                 kind=slot.kind.value,
                 status="completed",
@@ -228,7 +229,7 @@ class _ChildSteps(_StepBase):
         submissions = self._batch_submissions(slot, workflows, wait=False)
         handles = [self._handle(s) for s in submissions]
         self._rt.record(
-            protocol.StepReport(
+            reports.StepReport(
                 key=slot.key,
                 kind=slot.kind.value,
                 status="completed",
@@ -281,7 +282,7 @@ class _ChildSteps(_StepBase):
         pending = self._pending(slot)
         pending.fail_fast = fail_fast
         pending.min_success = min_success
-        self._rt.suspend(pending, submissions)
+        self._suspend(slot, pending, submissions)
 
 
 def _rebuild_child_result(workflow_id: str, value: Any, schema: str | None) -> Any:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from polos import codec, protocol
 from polos.model import StepKind
 from polos.sdk.step_base import StepSlot, _raise_recorded, _StepBase
+from polos.worker import reports
 
 if TYPE_CHECKING:
     from polos.sdk.events import EventPayload
@@ -36,7 +37,7 @@ class _EventSteps(_StepBase):
             topic=topic, event_type=event_type, data=self._event_data(slot, data)
         )
         self._rt.record(
-            protocol.StepReport(
+            reports.StepReport(
                 key=slot.key,
                 kind=slot.kind.value,
                 status="completed",
@@ -72,7 +73,7 @@ class _EventSteps(_StepBase):
         pending.wait_topic = topic
         pending.wait_after_seq = self._rt.consumed_up_to(topic)
         pending.wait_timeout_seconds = timeout
-        self._rt.suspend(pending, [])
+        self._suspend(slot, pending)
 
     # -- suspend / resume --------------------------------------------------------------
 
@@ -95,14 +96,16 @@ class _EventSteps(_StepBase):
             return value
         ctx = self._ctx
         topic = f"workflow/{ctx.workflow_id}/{ctx.execution_id}"
-        announce = protocol.EventPublish(
-            topic=topic, event_type=f"suspend_{step_key}", data=self._event_data(slot, data)
-        )
         pending = self._pending(slot)
         pending.wait_topic = topic
         pending.wait_event_type = f"resume_{step_key}"
         pending.wait_timeout_seconds = timeout
-        self._rt.suspend(pending, [], [announce])
+        # Checked before the announcement is built: `suspend_{key}` is as long as the resume.
+        self._check_pending(slot, pending)
+        announce = protocol.EventPublish(
+            topic=topic, event_type=f"suspend_{step_key}", data=self._event_data(slot, data)
+        )
+        self._suspend(slot, pending, [], [announce])
 
     async def resume(
         self,

@@ -10,11 +10,12 @@ import asyncio
 import os
 from datetime import UTC, datetime
 
-from polos import codec, protocol
+from polos import codec
 from polos.model import StepKind
 from polos.sdk import clock
 from polos.sdk.errors import StepExecutionError
 from polos.sdk.step_base import StepSlot, _error_report, _StepBase
+from polos.worker import reports
 
 
 def wait_threshold_seconds() -> float:
@@ -75,7 +76,7 @@ class _WaitSteps(_StepBase):
             await asyncio.sleep(total)
             ended = datetime.fromtimestamp(clock.now(), UTC).isoformat()
             self._rt.record(
-                protocol.StepReport(
+                reports.StepReport(
                     key=slot.key,
                     kind=slot.kind.value,
                     status="completed",
@@ -89,4 +90,4 @@ class _WaitSteps(_StepBase):
             pending.wait_until = until
         else:
             pending.wait_seconds = total
-        self._rt.suspend(pending, [])
+        self._suspend(slot, pending)

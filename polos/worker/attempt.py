@@ -6,6 +6,9 @@ new step body first waits until the earlier records of this attempt are acknowle
 steps (children) suspend the attempt: the pending step, its children and the suspension travel
 in one report, which the server applies in one transaction (design.md rules 4 and 5).
 
+Records are the worker's plain dataclasses (polos/worker/reports.py); the server validates
+them as the pydantic report models when the request arrives.
+
 If the server refuses a report (the attempt lost its lease, or the server re-queued the
 execution to replay a step it resolved itself), the attempt is abandoned without a word: some
 other attempt owns the execution now.
@@ -34,6 +37,7 @@ from polos.sdk.hooks import HookAction, HookContext, HookResult
 from polos.sdk.step import Step, StepSlot, oversize
 from polos.sdk.step_base import StepRuntime
 from polos.sdk.workflow import Workflow
+from polos.worker import reports
 from polos.worker.journal import Journal
 from polos.worker.reporter import Reporter
 from polos.worker.tracing import AttemptTracing, Tracing
@@ -97,7 +101,7 @@ class Attempt:
         self._journal = Journal(workflow.id, execution.id, execution.journal)
         self._acks: list[asyncio.Future[protocol.ReportItemResult]] = []
         self._suspension: (
-            tuple[protocol.StepReport, list[protocol.ChildSubmission], list[protocol.EventPublish]]
+            tuple[reports.StepReport, list[protocol.ChildSubmission], list[protocol.EventPublish]]
             | None
         ) = None
         self._over = False
@@ -192,25 +196,21 @@ class Attempt:
 
     def record(
         self,
-        report: protocol.StepReport,
+        report: reports.StepReport,
         children: Sequence[protocol.ChildSubmission] = (),
         events: Sequence[protocol.EventPublish] = (),
     ) -> None:
         if self.tracing is not None:
             self.tracing.step_recorded(report, children)
         self._send(
-            protocol.ReportItem(
-                execution_id=self.id,
-                attempt=self.execution.attempt,
-                steps=[report],
-                children=list(children),
-                events=list(events),
+            reports.ReportItem(
+                self.id, self.execution.attempt, [report], list(children), list(events)
             )
         )
 
     def suspend(
         self,
-        report: protocol.StepReport,
+        report: reports.StepReport,
         children: Sequence[protocol.ChildSubmission],
         events: Sequence[protocol.EventPublish] = (),
     ) -> NoReturn:
@@ -224,7 +224,7 @@ class Attempt:
 
     # -- running -----------------------------------------------------------------------
 
-    def _send(self, item: protocol.ReportItem) -> asyncio.Future[protocol.ReportItemResult]:
+    def _send(self, item: reports.ReportItem) -> asyncio.Future[protocol.ReportItemResult]:
         fut = self._reporter.submit(item)
         fut.add_done_callback(self._check_ack)
         self._acks.append(fut)
@@ -246,7 +246,7 @@ class Attempt:
         if self.tracing is not None:
             self._context.otel_traceparent = self.tracing.parent_traceparent
             self._context.otel_span_id = self.tracing.start()
-        outcome: Any = None
+        outcome: reports.Outcome | None = None
         try:
             outcome = await self._execute()
         finally:
@@ -257,21 +257,14 @@ class Attempt:
         self._over = True
         if outcome is None or self._abandoned:
             return
-        steps: list[protocol.StepReport] = []
+        steps: list[reports.StepReport] = []
         children: list[protocol.ChildSubmission] = []
         events: list[protocol.EventPublish] = []
-        if self._suspension is not None and isinstance(outcome, protocol.SuspendOutcome):
+        if self._suspension is not None and isinstance(outcome, reports.SuspendOutcome):
             steps.append(self._suspension[0])
             children, events = self._suspension[1], self._suspension[2]
         self._send(
-            protocol.ReportItem(
-                execution_id=self.id,
-                attempt=self.execution.attempt,
-                steps=steps,
-                children=children,
-                events=events,
-                outcome=outcome,
-            )
+            reports.ReportItem(self.id, self.execution.attempt, steps, children, events, outcome)
         )
         self._on_released(self)  # user code is over: the worker may use the slot again
         # The task ends with the acknowledgement: a refusal is still logged against it.
@@ -292,7 +285,7 @@ class Attempt:
             return None
         return text
 
-    async def _execute(self) -> Any:
+    async def _execute(self) -> reports.Outcome | None:
         wf = self.workflow
         try:
             payload = wf.decode_payload(codec.loads(self.execution.payload))
@@ -307,7 +300,7 @@ class Attempt:
         except _Suspended as suspended:
             if self._journal.divergence is not None:
                 return self._failure(self._journal.divergence, retryable=False)
-            return protocol.SuspendOutcome(
+            return reports.SuspendOutcome(
                 step_key=suspended.step_key, final_state=self._state_text()
             )
         except (asyncio.CancelledError, AttemptOver):
@@ -336,7 +329,7 @@ class Attempt:
                 ),
                 retryable=False,
             )
-        return protocol.CompleteOutcome(
+        return reports.CompleteOutcome(
             result=encoded.text, output_schema=encoded.schema, final_state=self._state_text()
         )
 
@@ -373,7 +366,7 @@ class Attempt:
                 output = answer.modified_output
         return payload if phase == "on_start" else output
 
-    def _failure(self, exc: BaseException, retryable: bool) -> protocol.FailOutcome:
+    def _failure(self, exc: BaseException, retryable: bool) -> reports.FailOutcome:
         self._failure_cause = exc
         info = codec.error_info(exc)
         if retryable:
@@ -387,8 +380,8 @@ class Attempt:
             )
         elif isinstance(exc, WorkflowDivergenceError):
             log.error("execution %s of %r failed: %s", self.id, self.workflow.id, exc)
-        return protocol.FailOutcome(
-            error=protocol.StoredError(**info),
+        return reports.FailOutcome(
+            error=reports.StoredError(info["type"], info["message"]),
             retryable=retryable,
             final_state=self._state_text(),
         )

@@ -6,6 +6,9 @@ the next; whatever was submitted meanwhile goes in the next request, with the it
 execution attempt merged into one (group commit on the worker side). An attempt with items in
 a request in flight waits for its answer before its later items are sent, so per attempt the
 records reach the server in the order of submission, which is what rule 3 of design.md needs.
+
+Items are the worker's plain records (polos/worker/reports.py): merging one into another
+extends lists, it builds nothing the size of a model.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from polos import protocol
+from polos.worker.reports import ReportItem
 
 log = logging.getLogger("polos.worker.reporter")
 
@@ -24,26 +28,37 @@ MAX_ITEMS_PER_REQUEST = 2000
 # +6 % children/s in a 10,000-child fan-out (docs/performance.md); three gained nothing more.
 DEFAULT_IN_FLIGHT = 2
 
-SendReports = Callable[[Sequence[protocol.ReportItem]], Awaitable[list[protocol.ReportItemResult]]]
+SendReports = Callable[[Sequence[ReportItem]], Awaitable[list[protocol.ReportItemResult]]]
+# The answer to one submitted item: the server's result for its execution in that request.
+Ack = asyncio.Future[protocol.ReportItemResult]
 
 
-def _merge(first: protocol.ReportItem, second: protocol.ReportItem) -> protocol.ReportItem:
-    return protocol.ReportItem(
-        execution_id=first.execution_id,
-        attempt=first.attempt,
-        steps=[*first.steps, *second.steps],
-        children=[*first.children, *second.children],
-        events=[*first.events, *second.events],
-        outcome=second.outcome or first.outcome,
+def _copy(item: ReportItem) -> ReportItem:
+    """A merge starts from a copy: a submitted item's lists may be its attempt's own (the
+    children of a suspension), and are never changed."""
+    return ReportItem(
+        item.execution_id,
+        item.attempt,
+        item.steps.copy(),
+        item.children.copy(),
+        item.events.copy(),
+        item.outcome,
     )
+
+
+def _append(merged: ReportItem, later: ReportItem) -> None:
+    """Add a later item of the same attempt to a merge (a copy made by `_copy`), in order."""
+    merged.steps.extend(later.steps)
+    merged.children.extend(later.children)
+    merged.events.extend(later.events)
+    if later.outcome is not None:
+        merged.outcome = later.outcome
 
 
 class Reporter:
     def __init__(self, send: SendReports, max_in_flight: int = DEFAULT_IN_FLIGHT) -> None:
         self._send = send
-        self._queue: list[
-            tuple[protocol.ReportItem, asyncio.Future[protocol.ReportItemResult]]
-        ] = []
+        self._queue: list[tuple[ReportItem, Ack]] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -72,8 +87,8 @@ class Reporter:
                 fut.cancel()
         self._queue.clear()
 
-    def submit(self, item: protocol.ReportItem) -> asyncio.Future[protocol.ReportItemResult]:
-        fut: asyncio.Future[protocol.ReportItemResult] = asyncio.get_running_loop().create_future()
+    def submit(self, item: ReportItem) -> Ack:
+        fut: Ack = asyncio.get_running_loop().create_future()
         self._queue.append((item, fut))
         self._idle.clear()
         self._wakeup.set()
@@ -100,10 +115,7 @@ class Reporter:
         self._in_flight.discard(task)
         self._wakeup.set()
 
-    async def _deliver(
-        self,
-        batch: list[tuple[protocol.ReportItem, list[asyncio.Future[protocol.ReportItemResult]]]],
-    ) -> None:
+    async def _deliver(self, batch: list[tuple[ReportItem, list[Ack]]]) -> None:
         items = [item for item, _ in batch]
         try:
             try:
@@ -127,18 +139,13 @@ class Reporter:
             for item, _ in batch:
                 self._busy.discard((item.execution_id, item.attempt))
 
-    def _take(
-        self,
-    ) -> list[tuple[protocol.ReportItem, list[asyncio.Future[protocol.ReportItemResult]]]]:
+    def _take(self) -> list[tuple[ReportItem, list[Ack]]]:
         """The next request: queued items merged per attempt, in order, except those of
         attempts with a request in flight (they wait, so that an attempt's records are never
         applied out of order)."""
-        groups: dict[
-            tuple[str, int],
-            tuple[protocol.ReportItem, list[asyncio.Future[protocol.ReportItemResult]]],
-        ] = {}
+        groups: dict[tuple[str, int], tuple[ReportItem, list[Ack]]] = {}
         held: set[tuple[str, int]] = set()
-        rest: list[tuple[protocol.ReportItem, asyncio.Future[protocol.ReportItemResult]]] = []
+        rest: list[tuple[ReportItem, Ack]] = []
         for entry in self._queue:
             item, fut = entry
             key = (item.execution_id, item.attempt)
@@ -152,8 +159,13 @@ class Reporter:
                     rest.append(entry)
                     continue
                 groups[key] = (item, [fut])
-            else:
-                groups[key] = (_merge(group[0], item), [*group[1], fut])
+                continue
+            merged, futures = group
+            if len(futures) == 1:  # the first merge: into a copy, not the submitted item
+                merged = _copy(merged)
+                groups[key] = (merged, futures)
+            _append(merged, item)
+            futures.append(fut)
         self._queue = rest
         self._busy.update(groups)
         return list(groups.values())

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from polos import protocol
+from polos.worker import reports
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -391,7 +392,7 @@ class AttemptTracing:
             self._tokens[slot.key] = api.attach(api.in_context(span))
 
     def step_recorded(
-        self, report: protocol.StepReport, children: Sequence[protocol.ChildSubmission] = ()
+        self, report: reports.StepReport, children: Sequence[protocol.ChildSubmission] = ()
     ) -> None:
         api = self.api
         token = self._tokens.pop(report.key, None)
@@ -420,7 +421,9 @@ class AttemptTracing:
 
     # -- the end ---------------------------------------------------------------------
 
-    def finish(self, outcome: Any, error: BaseException | None, abandoned: bool) -> None:
+    def finish(
+        self, outcome: reports.Outcome | None, error: BaseException | None, abandoned: bool
+    ) -> None:
         """Close the attempt's span (and any step span left open) with the outcome."""
         api = self.api
         span, self._span = self._span, None
@@ -430,11 +433,11 @@ class AttemptTracing:
         error_type = message = None
         if abandoned or outcome is None:
             status = "abandoned"
-        elif isinstance(outcome, protocol.CompleteOutcome):
+        elif isinstance(outcome, reports.CompleteOutcome):
             status = "completed"
-        elif isinstance(outcome, protocol.SuspendOutcome):
+        elif isinstance(outcome, reports.SuspendOutcome):
             status = "waiting"
-        elif isinstance(outcome, protocol.FailOutcome):
+        elif isinstance(outcome, reports.FailOutcome):
             status, error_type, message = "failed", outcome.error.type, outcome.error.message
             attributes["polos.retryable"] = outcome.retryable
         else:

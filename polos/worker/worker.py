@@ -23,6 +23,7 @@ from polos.sdk.client import ClientLike, PolosClient, api_error, as_client
 from polos.sdk.errors import PolosApiError
 from polos.sdk.transport import HttpTransport, Response, TransportError
 from polos.sdk.workflow import Workflow, get_all_workflows
+from polos.worker import reports
 from polos.worker.attempt import Attempt
 from polos.worker.reporter import DEFAULT_IN_FLIGHT, Reporter
 from polos.worker.tracing import Tracing
@@ -210,8 +211,12 @@ class Worker:
     async def _call_once(
         self, method: str, path: str, body: Any = None, timeout: float | None = None
     ) -> Response:
+        """`body` is a request model, or a body already encoded (bytes)."""
         assert self._http is not None
-        content = None if body is None else body.model_dump_json().encode()
+        if body is None or isinstance(body, bytes):
+            content = body
+        else:
+            content = body.model_dump_json().encode()
         response = await self._http.request(
             method, f"{protocol.API_PREFIX}/workers{path}", content=content, timeout=timeout
         )
@@ -267,9 +272,11 @@ class Worker:
         self.max_value_bytes = data.max_value_bytes
 
     async def _send_reports(
-        self, items: Sequence[protocol.ReportItem]
+        self, items: Sequence[reports.ReportItem]
     ) -> list[protocol.ReportItemResult]:
-        body = protocol.ReportRequest(items=list(items))
+        # Written from the worker's records (no pydantic models on the way): the server
+        # validates the body as a protocol.ReportRequest.
+        body = reports.encode_request(items)
         while True:
             try:
                 response = await self._call("POST", f"/{self.worker_id}/reports", body)

@@ -149,8 +149,29 @@ async def h_batcher(ctx: WorkflowContext, payload: BatchEventPayload) -> int:
     return len(payload.events)
 
 
+@workflow(id="h_bad_waits")
+async def h_bad_waits(ctx: WorkflowContext, payload: dict[str, Any]) -> list[str]:
+    """Waits with values the server would refuse: each fails its own call."""
+    failures: list[str] = []
+    attempts = [
+        lambda: ctx.step.wait_for_event("topic", "t" * 300),
+        lambda: ctx.step.wait_for_event("timeout", "fine-topic", timeout=-5),
+        lambda: ctx.step.wait_for("far", weeks=10_000),
+        lambda: ctx.step.suspend("k" * 300),
+    ]
+    for attempt in attempts:
+        try:
+            await attempt()
+        except StepExecutionError as exc:
+            failures.append(f"{exc.error_type}: {exc}")
+    # The attempt's reports are still accepted: this step is recorded and the run completes.
+    await ctx.step.run("after", lambda: None)
+    return failures
+
+
 # Everything but the schedule and the event trigger.
 PLAIN = [
+    h_bad_waits,
     h_greet,
     h_square,
     h_fan_out,

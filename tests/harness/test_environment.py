@@ -7,6 +7,7 @@ flight."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -157,3 +158,18 @@ async def test_environments_are_isolated() -> None:
         assert (await second.agenda()).settled
         with pytest.raises(polos.PolosApiError):
             await second.client.get_execution(handle.id)
+
+
+async def test_a_wait_with_a_value_the_server_refuses_fails_its_own_call() -> None:
+    """A topic over 255 characters, a negative timeout, a wait of 190 years, a suspension
+    whose resume event type would be too long: each fails its step call (ValueError) instead
+    of a report request the server refuses, and the execution goes on."""
+    # (Before the check, the refused report left the run hanging: the bound catches that.)
+    async with Environment(workflows=apps.PLAIN, max_retries=0) as env, asyncio.timeout(60):
+        failures = await apps.h_bad_waits.run(env.client, {})
+    assert len(failures) == 4, failures
+    assert all(f.startswith("ValueError: Step '") for f in failures), failures
+    assert "wait_topic" in failures[0]
+    assert "wait_timeout_seconds" in failures[1]
+    assert "wait_seconds" in failures[2]
+    assert "wait_event_type" in failures[3]

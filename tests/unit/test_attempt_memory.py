@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from polos import WorkflowContext, protocol, workflow
+from polos.worker import reports
 from polos.worker.attempt import Attempt, AttemptOver
 from polos.worker.reporter import Reporter
 from tests.unit.wire import claimed_execution
@@ -30,7 +31,7 @@ async def two_steps(ctx: WorkflowContext, payload: dict[str, int]) -> int:
     return int(second)
 
 
-async def _accept(items: Sequence[protocol.ReportItem]) -> list[protocol.ReportItemResult]:
+async def _accept(items: Sequence[reports.ReportItem]) -> list[protocol.ReportItemResult]:
     return [protocol.ReportItemResult(execution_id=i.execution_id, status="ok") for i in items]
 
 

@@ -22,7 +22,7 @@ from polos.server.clocks import Clock
 from polos.server.metrics import Metrics
 from polos.store.metrics_ops import Observations
 from polos.store.sqlite import SqliteStore
-from polos.worker import tracing
+from polos.worker import reports, tracing
 from polos.worker.tracing import NoopSpan, TraceScope, Tracing
 from tests.unit.wire import claimed_execution
 
@@ -80,28 +80,28 @@ def test_a_root_attempt_and_its_steps(exported: tuple[Tracing, InMemorySpanExpor
     with TraceScope(attempt, "custom", {"n": 2}) as span:
         span.set_attribute("m", 3)
     attempt.step_recorded(
-        protocol.StepReport(key="compute", kind="run", status="completed", result="1")
+        reports.StepReport(key="compute", kind="run", status="completed", result="1")
     )
     bad = StepSlot("boom", StepKind.RUN, 1, None)
     attempt.step_begun(bad)
     attempt.step_recorded(
-        protocol.StepReport(
+        reports.StepReport(
             key="boom",
             kind="run",
             status="failed",
-            error=protocol.StoredError(type="ValueError", message="no"),
+            error=reports.StoredError(type="ValueError", message="no"),
         )
     )
     fan = StepSlot("fan", StepKind.BATCH_WAIT, 2, None)
     attempt.step_begun(fan)
     attempt.step_recorded(
-        protocol.StepReport(key="fan", kind="batch_invoke_and_wait", status="pending"),
+        reports.StepReport(key="fan", kind="batch_invoke_and_wait", status="pending"),
         [
             protocol.ChildSubmission(step_key="fan", index=i, workflow_id="c", payload="1")
             for i in range(3)
         ],
     )
-    attempt.finish(protocol.SuspendOutcome(step_key="fan"), None, abandoned=False)
+    attempt.finish(reports.SuspendOutcome(step_key="fan"), None, abandoned=False)
 
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert set(spans) == {"workflow.wf", "step.compute", "custom", "step.boom", "step.fan"}
@@ -131,7 +131,7 @@ def test_a_child_hangs_from_its_parents_step(
     attempt = t.attempt(_execution(child_id, root, parent=root), "child")
     attempt.start()
     attempt.finish(
-        protocol.FailOutcome(error=protocol.StoredError(type="KeyError", message="'x'")),
+        reports.FailOutcome(error=reports.StoredError(type="KeyError", message="'x'")),
         KeyError("x"),
         abandoned=False,
     )

@@ -8,28 +8,29 @@ from collections.abc import Sequence
 import pytest
 
 from polos import protocol
+from polos.worker import reports
 from polos.worker.reporter import Reporter
 
 
-def _step(key: str, position: int) -> protocol.StepReport:
-    return protocol.StepReport(
+def _step(key: str, position: int) -> reports.StepReport:
+    return reports.StepReport(
         key=key, kind="run", status="completed", position=position, result="1"
     )
 
 
-def _item(execution_id: str, key: str, position: int) -> protocol.ReportItem:
-    return protocol.ReportItem(execution_id=execution_id, attempt=1, steps=[_step(key, position)])
+def _item(execution_id: str, key: str, position: int) -> reports.ReportItem:
+    return reports.ReportItem(execution_id=execution_id, attempt=1, steps=[_step(key, position)])
 
 
 class _Server:
     """Answers each request when told to, and remembers what it received in which order."""
 
     def __init__(self) -> None:
-        self.requests: list[list[protocol.ReportItem]] = []
+        self.requests: list[list[reports.ReportItem]] = []
         self.gates: list[asyncio.Future[None]] = []
         self.applied: list[tuple[str, str]] = []
 
-    async def send(self, items: Sequence[protocol.ReportItem]) -> list[protocol.ReportItemResult]:
+    async def send(self, items: Sequence[reports.ReportItem]) -> list[protocol.ReportItemResult]:
         gate = asyncio.get_running_loop().create_future()
         self.requests.append(list(items))
         self.gates.append(gate)
@@ -108,7 +109,7 @@ async def test_items_of_one_attempt_are_merged_in_order() -> None:
 async def test_a_refused_request_fails_its_items_and_the_reporter_goes_on() -> None:
     calls = 0
 
-    async def send(items: Sequence[protocol.ReportItem]) -> list[protocol.ReportItemResult]:
+    async def send(items: Sequence[reports.ReportItem]) -> list[protocol.ReportItemResult]:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -124,5 +125,51 @@ async def test_a_refused_request_fails_its_items_and_the_reporter_goes_on() -> N
         second = reporter.submit(_item("a", "s1", 1))
         assert (await second).status == "ok"
         await reporter.drain()
+    finally:
+        await reporter.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_merge_keeps_everything_in_order_and_changes_no_submitted_item() -> None:
+    server = _Server()
+    reporter = Reporter(server.send, max_in_flight=1)
+    reporter.start()
+    try:
+        reporter.submit(_item("x", "s0", 0))
+        await _settle()
+        child = protocol.ChildSubmission(step_key="fan", index=0, workflow_id="c", payload="1")
+        event = protocol.EventPublish(topic="news", data="{}")
+        first = reports.ReportItem("a", 1, [_step("s0", 0)], [], [event])
+        suspension_children = [child]
+        last = reports.ReportItem(
+            "a",
+            1,
+            [
+                reports.StepReport(
+                    key="fan", kind="batch_invoke_and_wait", status="pending", position=2
+                )
+            ],
+            suspension_children,
+            [],
+            reports.SuspendOutcome(step_key="fan"),
+        )
+        futures = [
+            reporter.submit(first),
+            reporter.submit(_item("a", "s1", 1)),
+            reporter.submit(last),
+        ]
+        await _settle()
+        server.gates[0].set_result(None)
+        await _settle()
+        [merged] = server.requests[1]
+        assert [s.key for s in merged.steps] == ["s0", "s1", "fan"]
+        assert merged.children == [child] and merged.events == [event]
+        assert merged.outcome == reports.SuspendOutcome(step_key="fan")
+        # The submitted items (and the attempt's own lists in them) are as they were.
+        assert [s.key for s in first.steps] == ["s0"] and first.outcome is None
+        assert suspension_children == [child] and len(last.steps) == 1
+        server.gates[1].set_result(None)
+        await reporter.drain()
+        assert all(f.result().status == "ok" for f in futures)
     finally:
         await reporter.stop()

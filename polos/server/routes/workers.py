@@ -20,6 +20,7 @@ from polos.model import (
     WorkflowRegistration,
 )
 from polos.server import dispatch, lifecycle, reports, schedules
+from polos.server.claim_wire import encode_claim_response
 from polos.server.faults import fail_point
 from polos.server.http import (
     ApiError,
@@ -188,43 +189,6 @@ async def heartbeat(worker_id: str, request: Request) -> Response:
     return json_response(protocol.HeartbeatResponse(re_register=lost is None, lost=lost or []))
 
 
-def _wire(execution: ClaimedExecution) -> protocol.ClaimedExecutionWire:
-    return protocol.ClaimedExecutionWire(
-        id=execution.id,
-        project_id=execution.project_id,
-        attempt=execution.attempt,
-        workflow_id=execution.workflow_id,
-        payload=execution.payload_json,
-        queue_name=execution.queue_name,
-        concurrency_key=execution.concurrency_key,
-        deployment_id=execution.deployment_id,
-        parent_execution_id=execution.parent_execution_id,
-        root_execution_id=execution.root_execution_id,
-        root_workflow_id=execution.root_workflow_id,
-        step_key=execution.parent_step_key,
-        retry_count=execution.retry_count,
-        created_at=execution.created_at,
-        session_id=execution.session_id,
-        user_id=execution.user_id,
-        initial_state=execution.initial_state_json,
-        run_timeout_seconds=execution.run_timeout_seconds,
-        journal=[
-            protocol.JournalEntry(
-                key=s.step_key,
-                kind=s.kind.value,
-                position=s.position,
-                status=s.status.value,
-                result=s.result_json,
-                error=protocol.StoredError(type=s.error.type, message=s.error.message)
-                if s.error
-                else None,
-                output_schema=s.output_schema,
-            )
-            for s in execution.journal
-        ],
-    )
-
-
 @router.post(
     "/{worker_id}/claim",
     response_model=protocol.ClaimResponse,
@@ -305,7 +269,8 @@ async def _claim(
         fail_point("claim_committed")
         if looked_at is not None and len(claimed) < body.max and not state.store.parks_claims:
             _remember_exhausted(state, worker_id, looked_at)
-    return json_response(protocol.ClaimResponse(executions=[_wire(e) for e in claimed or []]))
+    # protocol.ClaimResponse, written without building its models (server/claim_wire.py).
+    return Response(encode_claim_response(claimed or []), media_type="application/json")
 
 
 # Entries of workers that are gone stay until the event is set, which the next work signal

@@ -94,6 +94,9 @@ class SqliteStore(Store):
                 await self._committer
             self._committer = None
         if self._conn is not None:
+            if self._unsynced:  # (closing checkpoints, but not on every path: say it here)
+                self._fsync_wal()
+                self._unsynced = False
             self._conn.close()
             self._conn = None
 

@@ -202,3 +202,14 @@ async def test_a_deferred_claim_of_an_execution_written_before_syncs(
     # Committed without a sync (decided before the claim found work), then the WAL's fsync.
     assert sqlite_store.synced_commits == synced + 1
     assert not sqlite_store.pending_sync
+
+
+async def test_closing_syncs_what_was_deferred(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "close.db")
+    await store.open()
+    engine = _engine(store, tmp_path)
+    await engine.register("w1", [("wf", "default", None)])
+    await _submit(engine, defer_sync=True)
+    assert store.pending_sync
+    await store.close()
+    assert not store.pending_sync

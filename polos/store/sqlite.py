@@ -94,7 +94,8 @@ class SqliteStore(Store):
                 await self._committer
             self._committer = None
         if self._conn is not None:
-            if self._unsynced:  # (closing checkpoints, but not on every path: say it here)
+            # Closing checkpoints the WAL only as the last connection to the file: sync here.
+            if self._unsynced:
                 self._fsync_wal()
                 self._unsynced = False
             self._conn.close()

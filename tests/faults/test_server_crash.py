@@ -217,3 +217,38 @@ async def test_client_start_retried_with_an_idempotency_key(
         )
         server.workers[0].stop()
         server.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_run_whose_server_dies_after_its_submission_committed(
+    backend: str, tmp_path: Path
+) -> None:
+    """`Workflow.run`'s submission commits without its own fsync on SQLite (the worker's
+    parked claim inside it): SIGKILL right after that commit, before the worker or the client
+    hears back. The run's request fails (a start without a key is never sent again); after a
+    restart the execution is there, once, and it completes."""
+    n = 5
+    with database(backend, tmp_path) as url, processes(tmp_path) as procs:
+        server = _start_server(procs, url, "claim_committed:1")
+        _make_worker(procs, server, APP, capacity=CAPACITY)
+        log = tmp_path / "side-effects.log"
+        async with polos.PolosClient(api_url=server.url) as client:
+            running = asyncio.create_task(
+                client.start("fault_parent", {"log": str(log), "n": n}, wait_seconds=1.0)
+            )
+            crashed_at = await wait_for_crash(server, "claim_committed")
+            with pytest.raises(TransportError):
+                await running
+            _restart_without_fail_points(server)
+            parents = checker.query(
+                url, "SELECT id FROM executions WHERE workflow_id = 'fault_parent'"
+            )
+            assert len(parents) == 1, parents
+            row = await client.wait_for_execution(parents[0][0], timeout=TIMEOUT)
+        _check_result(row, n)
+        report = checker.check(
+            log, url, first_fault_at=crashed_at, parent_id=parents[0][0], n_children=n
+        )
+        print(f"\n[{backend}] run killed after its submission committed: {report}")
+        server.workers[0].stop()
+        server.stop()

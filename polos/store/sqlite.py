@@ -167,8 +167,8 @@ class SqliteStore(Store):
         # SQLite refuses to change `synchronous` inside a transaction: decided here, by the
         # units; a parked claim that turns out to need a sync gets an fsync after the COMMIT.
         deferred = not ledger.needs_sync and self._synchronous == "FULL"
-        self._set_mode("NORMAL" if deferred else self._synchronous)
         try:
+            self._set_mode("NORMAL" if deferred else self._synchronous)
             conn.execute("BEGIN IMMEDIATE")
             changes = conn.total_changes
             notified: set[str] = set()

@@ -42,6 +42,7 @@ from polos.protocol_base import (
     StepKey,
     StoredError,
     check_text,
+    describe_validation_error,
 )
 from polos.protocol_client import (
     BatchSubmitItem,
@@ -196,6 +197,7 @@ __all__ = [
     "WorkflowView",
     "check_text",
     "child_execution_id",
+    "describe_validation_error",
     "idempotent_execution_id",
     "is_loopback_host",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 # Limits that keep one request bounded; the server also enforces byte sizes.
 MAX_CLAIM = 1000
@@ -42,6 +42,15 @@ Identifier = Annotated[
 ]
 Limit = Annotated[int, Field(ge=1, le=MAX_INT32)]
 OptionalKey = Annotated[str, Field(max_length=MAX_ID_LENGTH), AfterValidator(check_text)]
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A model's validation errors in one line: `where: what; ...` (API answers, SDK errors)."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
 
 
 # Requests refuse fields they do not know (a typo is an error, not a silently ignored field).

@@ -142,27 +142,13 @@ class _StepBase:
         server's rules: a bad value fails this call with StepExecutionError (ValueError),
         where a refused report would fail the request and other executions' records in it."""
         try:
-            protocol.StepReport(
-                key=pending.key,
-                kind=pending.kind,
-                status=pending.status,
-                position=pending.position,
-                wait_seconds=pending.wait_seconds,
-                wait_until=pending.wait_until,
-                wait_topic=pending.wait_topic,
-                wait_event_type=pending.wait_event_type,
-                wait_after_seq=pending.wait_after_seq,
-                wait_timeout_seconds=pending.wait_timeout_seconds,
-                fail_fast=pending.fail_fast,
-                min_success=pending.min_success,
-            )
+            # The fields the report will carry, validated as the server will.
+            protocol.StepReport.model_validate(reports.step_fields(pending))
         except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-                for error in exc.errors()
-            )
             raise StepExecutionError(
-                f"Step '{slot.key}': {detail}", step_key=slot.key, error_type="ValueError"
+                f"Step '{slot.key}': {protocol.describe_validation_error(exc)}",
+                step_key=slot.key,
+                error_type="ValueError",
             ) from None
 
     def _recorded_none(self, slot: StepSlot) -> None:

@@ -12,7 +12,13 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from polos.protocol import MAX_ID_LENGTH, ErrorBody, ErrorDetail, check_text
+from polos.protocol import (
+    MAX_ID_LENGTH,
+    ErrorBody,
+    ErrorDetail,
+    check_text,
+    describe_validation_error,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,14 +40,6 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 def json_response(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
-        parts.append(f"{where}: {err.get('msg')}")
-    return "; ".join(parts)
 
 
 async def parse_body(request: Request, model: type[M], max_bytes: int) -> M:

@@ -121,7 +121,8 @@ class SqliteTx(RegistryOps, StoreTx):
                 )
             )
         fresh = [r for r in rows if r.id not in existing]
-        if self._ledger is not None:
+        if self._ledger is not None and not self._ledger.needs_sync:
+            # Read only while the commit may still skip its sync (never in a report's).
             self._ledger.inserted.update(r.id for r in fresh)
         self._c.executemany(
             "INSERT INTO executions (id, project_id, workflow_id, status, queue_name, "

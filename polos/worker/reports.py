@@ -123,7 +123,7 @@ def encode_request(items: Sequence[ReportItem]) -> bytes:
 def _item(item: ReportItem) -> dict[str, Any]:
     out: dict[str, Any] = {"execution_id": item.execution_id, "attempt": item.attempt}
     if item.steps:
-        out["steps"] = [_step(s) for s in item.steps]
+        out["steps"] = [step_fields(s) for s in item.steps]
     if item.children:
         out["children"] = [_child(c) for c in item.children]
     if item.events:
@@ -133,7 +133,8 @@ def _item(item: ReportItem) -> dict[str, Any]:
     return out
 
 
-def _step(s: StepReport) -> dict[str, Any]:
+def step_fields(s: StepReport) -> dict[str, Any]:
+    """`s` as its wire fields (those at their default left out)."""
     out: dict[str, Any] = {"key": s.key, "kind": s.kind, "status": s.status}
     if s.position:
         out["position"] = s.position

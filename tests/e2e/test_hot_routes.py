@@ -5,6 +5,7 @@ left to FastAPI, errors the routes raise go through the app's handlers."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx
@@ -60,3 +61,38 @@ async def test_answers_match_fastapis(start_server: ServerFactory) -> None:
         # And a real run through the hot route: the same answer's shape as FastAPI's.
         status = (await a.post(RUN, json={})).status_code
         assert status == (await b.post(RUN, json={})).status_code
+
+
+def _first_read(port: int, request: bytes) -> bytes:
+    """What one `recv` gets after sending `request`: the whole answer only if the server wrote
+    it at once (on loopback a write arrives whole; two writes are read apart whenever the
+    reader wakes between them)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        return sock.recv(65536)
+
+
+def _complete(answer: bytes) -> bool:
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    length = [
+        line.split(b":")[1]
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    ]
+    return bool(sep) and len(length) == 1 and len(body) == int(length[0])
+
+
+def test_an_answer_goes_out_in_one_write(start_server: ServerFactory) -> None:
+    server = start_server()
+    body = b'{"execution_ids": []}'
+    requests = [
+        # a hot route, answered by the route; one refused by it; one of FastAPI's
+        b"POST /api/v1/workers/nobody/heartbeat HTTP/1.1\r\nhost: t\r\ncontent-type: "
+        b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body),
+        b"POST /api/v1/workers/nobody/claim HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}",
+        b"GET /health HTTP/1.1\r\nhost: t\r\n\r\n",
+    ]
+    for request in requests:
+        for _ in range(50):  # a race each time if head and body were written apart
+            answer = _first_read(server.port, request)
+            assert _complete(answer), answer

@@ -3,8 +3,11 @@ worker (own SQLite files), called alternately by one client (A B, B A, A B, ...)
 
 Alternating rounds of whole benchmark runs could not resolve differences under ≈ 0.2 ms on
 this VM, whose speed drifts by tens of percent within minutes. Interleaving call by call puts
-both variants in the same moments: an A/A run differs by ≈ 0.02 ms. The client imports polos
-from the tree this script runs with (`PYTHONPATH`); servers and workers from theirs.
+both variants in the same moments. One bias is left: the cluster started second was up to
+0.17 ms faster in some A/A runs (0.02 in others), so the script runs two passes, A's cluster
+started first, then B's, and the estimate of B - A is the mean of the two passes' paired
+medians (the bias has opposite signs in them). The client imports polos from the tree this
+script runs with (`PYTHONPATH`); servers and workers from theirs.
 
     .venv/bin/python bench/pair_latency.py /work/base /work/main --calls 1500
 """
@@ -78,7 +81,7 @@ async def _bench(args: argparse.Namespace, clusters: dict[str, Cluster]) -> dict
     finally:
         for client in clients.values():
             await client.close()
-    record: dict[str, Any] = {"bench": "pair_latency", "calls": args.calls}
+    record: dict[str, Any] = {}
     for k in clusters:
         ordered = sorted(lats[k])
         record[k] = {
@@ -96,19 +99,39 @@ async def _bench(args: argparse.Namespace, clusters: dict[str, Cluster]) -> dict
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def _pass(args: argparse.Namespace, start_order: str) -> dict[str, Any]:
+    trees = {"A": args.tree_a, "B": args.tree_b}
     clusters: dict[str, Cluster] = {}
     try:
-        for k, tree in (("A", args.tree_a), ("B", args.tree_b)):
-            os.environ["PYTHONPATH"] = str(tree.resolve())  # what the cluster's processes import
+        for k in start_order:
+            os.environ["PYTHONPATH"] = str(trees[k].resolve())  # what its processes import
             clusters[k] = Cluster(None).__enter__()
-        record = asyncio.run(_bench(args, clusters))
+        return asyncio.run(_bench(args, {k: clusters[k] for k in "AB"}))
     finally:
         for cluster in reversed(clusters.values()):
             cluster.__exit__(None, None, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    passes = {order: _pass(args, order) for order in ("AB", "BA")}
+    record: dict[str, Any] = {
+        "bench": "pair_latency",
+        "calls": args.calls,
+        "passes": passes,
+        "b_minus_a_ms": round(
+            statistics.fmean(p["paired_median_b_minus_a_ms"] for p in passes.values()), 3
+        ),
+    }
+    for order, p in passes.items():
+        print(
+            f"{order[0]}'s cluster started first: p50 A {p['A']['p50']} / B {p['B']['p50']} ms, "
+            f"paired median B - A {p['paired_median_b_minus_a_ms']} ms; CPU per call server "
+            f"{p['A']['cpu_ms_per_call']['server']} / {p['B']['cpu_ms_per_call']['server']}, "
+            f"worker {p['A']['cpu_ms_per_call']['worker']} / {p['B']['cpu_ms_per_call']['worker']}"
+        )
+    print(f"B - A, the mean of both passes: {record['b_minus_a_ms']} ms per call")
     record["machine"] = harness.machine_info()
-    print(json.dumps({k: v for k, v in record.items() if k != "machine"}))
     if args.output:
         with args.output.open("a") as f:
             f.write(json.dumps(record) + "\n")

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, cast
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
@@ -26,7 +27,7 @@ from polos.server.http import (
 )
 from polos.server.signals import wait_event
 from polos.server.state import ServerState, state_of
-from polos.server.views import execution_view, iso
+from polos.server.views import execution_json, execution_view, iso
 from polos.store.base import StoreTx
 
 router = APIRouter(prefix=protocol.API_PREFIX, tags=["executions"])
@@ -68,6 +69,10 @@ async def _submit(
         return await state.store.run(work, defer_sync=defer_sync)
     except lifecycle.UnknownWorkflow as exc:
         raise ApiError(404, "workflow_not_found", str(exc)) from None
+
+
+def _view_response(row: ExecutionRow) -> Response:
+    return Response(orjson.dumps(execution_json(row)), media_type="application/json")
 
 
 def _submitted(s: lifecycle.Submitted) -> protocol.SubmitResponse:
@@ -143,11 +148,14 @@ async def run_workflow(
         )
     finally:
         state.signals.unwatch_final(planned, watching)
-    if row.status in FINAL_STATUSES:
-        answer.execution = execution_view(row)
-    else:
+    if row.status not in FINAL_STATUSES:
         await state.store.sync()
-    return json_response(answer)
+        return json_response(answer)
+    # The SubmitResponse with its execution, written as `views.execution_json` explains.
+    return Response(
+        orjson.dumps({**answer.model_dump(), "execution": execution_json(row)}),
+        media_type="application/json",
+    )
 
 
 @router.post(
@@ -211,7 +219,7 @@ async def _read(state: ServerState, project: str, execution_id: str) -> Executio
 async def get_execution(execution_id: str, request: Request) -> Response:
     state = state_of(request)
     row = await _read(state, project_of(request), execution_id)
-    return json_response(execution_view(row))
+    return _view_response(row)
 
 
 @router.get(
@@ -227,7 +235,7 @@ async def wait_execution(
 ) -> Response:
     state = state_of(request)
     row = await _wait_final(state, project_of(request), execution_id, timeout)
-    return json_response(execution_view(row))
+    return _view_response(row)
 
 
 async def _wait_final(

@@ -38,6 +38,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calls", type=int, default=1500, help="timed calls per variant")
     p.add_argument("--warmup", type=int, default=30, help="untimed calls per variant first")
     p.add_argument("--output", type=Path, default=None, help="JSON lines file to append to")
+    p.add_argument(
+        "--postgres",
+        default=None,
+        metavar="URL",
+        help="run both on PostgreSQL: a throwaway database each on this server\n"
+        "(postgresql://postgres@127.0.0.1:5432); default: a SQLite file each",
+    )
     args = p.parse_args(argv)
     if args.calls < 2 or args.warmup < 0:
         p.error("--calls must be at least 2 and --warmup not negative")
@@ -105,7 +112,8 @@ def _pass(args: argparse.Namespace, start_order: str) -> dict[str, Any]:
     try:
         for k in start_order:
             os.environ["PYTHONPATH"] = str(trees[k].resolve())  # what its processes import
-            clusters[k] = Cluster(None).__enter__()
+            cluster = Cluster(args.postgres, pg_create=args.postgres is not None)
+            clusters[k] = cluster.__enter__()
         return asyncio.run(_bench(args, {k: clusters[k] for k in "AB"}))
     finally:
         for cluster in reversed(clusters.values()):
@@ -118,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     record: dict[str, Any] = {
         "bench": "pair_latency",
         "calls": args.calls,
+        "database": "postgresql" if args.postgres else "sqlite",
         "passes": passes,
         "b_minus_a_ms": round(
             statistics.fmean(p["paired_median_b_minus_a_ms"] for p in passes.values()), 3

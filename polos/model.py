@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -377,6 +378,15 @@ class EventTrigger:
 
 
 @dataclass(slots=True)
+class AttemptSteps:
+    """Step records of one attempt of an execution, as a worker reports them."""
+
+    execution_id: str
+    attempt: int
+    steps: Sequence[StepRecord]
+
+
+@dataclass(slots=True)
 class FenceRow:
     """The columns lifecycle decisions need about an execution."""
 
@@ -400,6 +410,14 @@ class FenceRow:
     # Whether its queue has a concurrency limit (read with the row by `fence_rows` only): a
     # slot it frees there may let a queued execution start.
     queue_limited: bool = False
+
+    def run_by(self, worker_id: str, attempt: int) -> bool:
+        """The fence (design.md rule 7): only the running attempt's worker may report."""
+        return (
+            self.status is ExecutionStatus.RUNNING
+            and self.attempt == attempt
+            and self.worker_id == worker_id
+        )
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from polos import protocol
 from polos.model import (
     CHILD_WAIT_KINDS,
+    AttemptSteps,
     ErrorInfo,
     ExecutionStatus,
     FenceRow,
@@ -72,29 +73,8 @@ async def apply_reports(
     results: list[protocol.ReportItemResult] = []
     for item in items:
         row = fences.get(item.execution_id)
-        if (
-            row is None
-            or row.status is not ExecutionStatus.RUNNING
-            or row.attempt != item.attempt
-            or row.worker_id != worker_id
-        ):
-            log.warning(
-                "refused a stale report for execution %s attempt %d from worker %s "
-                "(now %s, attempt %s, worker %s)",
-                item.execution_id,
-                item.attempt,
-                worker_id,
-                row.status.value if row else "unknown",
-                row.attempt if row else "-",
-                row.worker_id if row else "-",
-            )
-            results.append(
-                protocol.ReportItemResult(
-                    execution_id=item.execution_id,
-                    status="stale",
-                    detail="this attempt no longer owns the execution",
-                )
-            )
+        if row is None or not row.run_by(worker_id, item.attempt):
+            results.append(_stale(worker_id, item.execution_id, item.attempt, row))
             continue
         result = await _apply_item(tx, settings, row, item, batch, now)
         results.append(result)
@@ -112,6 +92,64 @@ async def apply_reports(
     for project_id in batch.freed_limited:
         tx.notify_work(project_id)
     await notify_parents(tx, batch.finished_children, now)
+    return results
+
+
+def _stale(
+    worker_id: str, execution_id: str, attempt: int, row: FenceRow | None
+) -> protocol.ReportItemResult:
+    log.warning(
+        "refused a stale report for execution %s attempt %d from worker %s "
+        "(now %s, attempt %s, worker %s)",
+        execution_id,
+        attempt,
+        worker_id,
+        row.status.value if row else "unknown",
+        row.attempt if row else "-",
+        row.worker_id if row else "-",
+    )
+    return protocol.ReportItemResult(
+        execution_id=execution_id,
+        status="stale",
+        detail="this attempt no longer owns the execution",
+    )
+
+
+def only_steps(items: Sequence[protocol.ReportItem]) -> bool:
+    """A report of step records alone (no outcome, children or events): `record_steps`."""
+    return all(item.outcome is None and not item.children and not item.events for item in items)
+
+
+async def record_steps(
+    tx: StoreTx,
+    worker_id: str,
+    items: Sequence[protocol.ReportItem],
+    now: float,
+) -> list[protocol.ReportItemResult]:
+    """`apply_reports` for a report of step records alone: the same fence and the same rows,
+    in one statement (`StoreTx.record_attempt_steps`), which PostgreSQL runs without a
+    transaction of its own: 1 round trip instead of 4 for each step of a `Workflow.run` but
+    its last (`Store.run(..., one_statement=True)`)."""
+    fences = await tx.record_attempt_steps(
+        worker_id,
+        [
+            AttemptSteps(i.execution_id, i.attempt, [_step_record(s) for s in i.steps])
+            for i in items
+        ],
+        now,
+    )
+    results: list[protocol.ReportItemResult] = []
+    for item in items:
+        row = fences.get(item.execution_id)
+        if row is None or not row.run_by(worker_id, item.attempt):
+            results.append(_stale(worker_id, item.execution_id, item.attempt, row))
+            continue
+        results.append(protocol.ReportItemResult(execution_id=item.execution_id, status="ok"))
+        for step in item.steps:
+            if step.duration_seconds is not None:
+                tx.observe().step_durations.append(
+                    (row.workflow_id, step.kind, step.status, step.duration_seconds)
+                )
     return results
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from polos.model import (
     ApiKey,
+    AttemptSteps,
     ChildOutcome,
     ClaimedExecution,
     ErrorInfo,
@@ -310,6 +311,25 @@ class StoreTx(ModelOps, EventOps, AgendaOps, ObserveOps, MetricsOps, abc.ABC):
         """`insert_steps` for the steps of several executions, as (execution ID, step), in one
         statement: a report of many executions records its steps in one go."""
 
+    async def record_attempt_steps(
+        self, worker_id: str, items: Sequence[AttemptSteps], now: float
+    ) -> dict[str, FenceRow]:
+        """Record the steps of the items whose execution `worker_id` still runs under the
+        item's attempt (`FenceRow.run_by`), the fence rows locked first; return the fence rows
+        read. A store where a statement is a round trip does it in one statement, so that the
+        unit may run as `Store.run(..., one_statement=True)`."""
+        fences = await self.fence_rows([item.execution_id for item in items])
+        rows = [
+            (item.execution_id, step)
+            for item in items
+            if (row := fences.get(item.execution_id)) is not None
+            and row.run_by(worker_id, item.attempt)
+            for step in item.steps
+        ]
+        if rows:
+            await self.insert_step_rows(rows, now)
+        return fences
+
     @abc.abstractmethod
     async def set_step_pending(
         self,
@@ -374,8 +394,16 @@ class Store(abc.ABC):
     async def close(self) -> None: ...
 
     @abc.abstractmethod
-    async def run(self, work: Work[T], *, defer_sync: bool = False) -> T:
+    async def run(
+        self, work: Work[T], *, defer_sync: bool = False, one_statement: bool = False
+    ) -> T:
         """Run a unit of work atomically and return its value once it is committed.
+
+        `one_statement=True`: the unit makes exactly one statement and changes no status (it
+        leaves no counters or notifications to write at its end), so a store where a
+        transaction costs round trips may run it without one: a statement is atomic by
+        itself (PostgreSQL: 1 round trip instead of BEGIN, the statement, COMMIT). SQLite
+        commits it with the others, as any unit.
 
         `defer_sync=True` lets the commit skip its fsync when nothing else in its transaction
         needs one (SQLite; PostgreSQL always syncs): the unit is then durable after the next

@@ -151,25 +151,32 @@ class PostgresStore(Store):
 
     # -- units of work -----------------------------------------------------------------
 
-    async def run(self, work: Work[T], *, defer_sync: bool = False) -> T:
+    async def run(
+        self, work: Work[T], *, defer_sync: bool = False, one_statement: bool = False
+    ) -> T:
         # Every commit is synced: a deferred one would need a wait for the WAL flush before
         # the answers it permits, and the run route's latency on PostgreSQL is not the goal.
         try:
-            return await self._run(work)
+            return await self._run(work, one_statement)
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(
                 f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}"
             ) from exc
 
-    async def _run(self, work: Work[T]) -> T:
+    async def _run(self, work: Work[T], one_statement: bool = False) -> T:
         pool = self._require()
         for attempt in range(_ATTEMPTS):
             async with pool.acquire() as conn:
                 tx = PgTx(conn, self.wakeups, self.sender)
                 try:
-                    async with conn.transaction():
+                    if one_statement:  # its own transaction (Store.run's contract)
                         value = await work(tx)
-                        await tx.close_unit()
+                        if not tx.tail_is_empty():
+                            raise RuntimeError("a one-statement unit left a tail to write")
+                    else:
+                        async with conn.transaction():
+                            value = await work(tx)
+                            await tx.close_unit()
                 except _RETRYABLE as exc:
                     if attempt == _ATTEMPTS - 1:
                         raise

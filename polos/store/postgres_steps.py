@@ -7,9 +7,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from polos.model import ChildOutcome, ErrorInfo, ExecutionStatus, StepRecord, StepStatus
+from polos.model import (
+    AttemptSteps,
+    ChildOutcome,
+    ErrorInfo,
+    ExecutionStatus,
+    FenceRow,
+    StepRecord,
+    StepStatus,
+)
 from polos.store.postgres_base import _step
-from polos.store.rows import FINAL, error_info
+from polos.store.rows import FENCE_COLUMNS, FINAL, error_info, fence_row
 
 if TYPE_CHECKING:
     from polos.store.postgres_base import PgConnection
@@ -17,6 +25,50 @@ if TYPE_CHECKING:
 
 class PgStepOps:
     _c: PgConnection  # PgTx's connection, set in its __init__
+
+    async def record_attempt_steps(
+        self, worker_id: str, items: Sequence[AttemptSteps], now: float
+    ) -> dict[str, FenceRow]:
+        # StoreTx.record_attempt_steps in one statement: the fence rows locked in ID order
+        # (as `fence_rows` locks them), the steps of the items they pass inserted by a
+        # data-modifying CTE (run once whether or not the outer query reads it).
+        steps = [(item, step) for item in items for step in item.steps]
+        rows = await self._c.fetch(
+            f"WITH fence AS (SELECT {FENCE_COLUMNS} FROM executions "
+            "WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE), "
+            "owned AS (SELECT f.id, r.attempt FROM fence f "
+            "JOIN unnest($1::text[], $2::int[]) AS r(id, attempt) ON r.id = f.id "
+            "WHERE f.status = 'running' AND f.attempt = r.attempt AND f.worker_id = $3), "
+            "ins AS (INSERT INTO steps (execution_id, step_key, position, kind, status, result, "
+            "error_type, error_message, output_schema, created_at, completed_at, "
+            "duration_seconds) "
+            "SELECT s.execution_id, s.step_key, s.position, s.kind, s.status, s.result, "
+            "s.error_type, s.error_message, s.output_schema, $4::float8, "
+            "CASE WHEN s.status = 'pending' THEN NULL ELSE $4::float8 END, s.duration_seconds "
+            "FROM unnest($5::text[], $6::int[], $7::text[], $8::int[], $9::text[], $10::text[], "
+            "$11::text[], $12::text[], $13::text[], $14::text[], $15::float8[]) WITH ORDINALITY "
+            "AS s(execution_id, attempt, step_key, position, kind, status, result, error_type, "
+            "error_message, output_schema, duration_seconds, ord) "
+            "WHERE (s.execution_id, s.attempt) IN (SELECT id, attempt FROM owned) "
+            "ORDER BY s.ord ON CONFLICT DO NOTHING) "
+            "SELECT * FROM fence",
+            [item.execution_id for item in items],
+            [item.attempt for item in items],
+            worker_id,
+            now,
+            [item.execution_id for item, _ in steps],
+            [item.attempt for item, _ in steps],
+            [s.step_key for _, s in steps],
+            [s.position for _, s in steps],
+            [s.kind.value for _, s in steps],
+            [s.status.value for _, s in steps],
+            [s.result_json for _, s in steps],
+            [s.error.type if s.error else None for _, s in steps],
+            [s.error.message if s.error else None for _, s in steps],
+            [s.output_schema for _, s in steps],
+            [s.duration_seconds for _, s in steps],
+        )
+        return {r[0]: fence_row(r) for r in rows}
 
     async def insert_step_rows(self, rows: Sequence[tuple[str, StepRecord]], now: float) -> None:
         await self._c.executemany(

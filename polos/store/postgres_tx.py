@@ -179,6 +179,12 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
                 payloads,
             )
 
+    def tail_is_empty(self) -> bool:
+        """Whether `close_unit` would write nothing: no counters, no notifications."""
+        return self._counts is None and not notification_payloads(
+            self._sender, self._work, self._work_at, self._final, self._topics
+        )
+
     async def send_notifications(self) -> None:
         """NOTIFY the other replicas (delivered at commit); called last in the transaction."""
         for payload in notification_payloads(

@@ -104,7 +104,9 @@ class SqliteStore(Store):
             self._conn.close()
             self._conn = None
 
-    async def run(self, work: Work[T], *, defer_sync: bool = False) -> T:
+    async def run(
+        self, work: Work[T], *, defer_sync: bool = False, one_statement: bool = False
+    ) -> T:
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((work, fut, not defer_sync))
         self._wakeup.set()

@@ -10,6 +10,8 @@ from typing import Any
 
 from polos import protocol
 from polos.model import ClaimedExecution, ExecutionStatus
+from polos.server import reports
+from polos.store.base import StoreTx
 from tests.store.harness import (
     Engine,
     child_submissions,
@@ -120,3 +122,88 @@ async def test_a_deferred_step_record_is_still_the_first_record(engine: Engine) 
     )
     assert [r.status for r in results] == ["ok", "ok"]
     assert [(s.step_key, s.result_json) for s in await engine.journal(child.id)] == [("one", "1")]
+
+
+async def test_a_report_of_steps_alone_is_one_statement_with_the_same_fence(
+    engine: Engine,
+) -> None:
+    """`reports.record_steps` (what the report route runs, as `one_statement`, for a request of
+    step records alone): the steps of the items whose attempt still runs on the reporting
+    worker are recorded, a first record is kept, and every other item is refused as stale,
+    its steps not written: a later attempt, another worker's, a queued one, an unknown one."""
+    await engine.register("w1", [("wf", "q", None)])
+    await engine.register("w2", [("wf", "q", None)])
+    ids = [(await engine.submit("wf")).execution_id for _ in range(4)]
+    mine = await engine.claim(await engine.worker("w1"), 2)
+    theirs = await engine.claim(await engine.worker("w2"), 1)
+    assert len(mine) == 2 and len(theirs) == 1
+    queued = next(i for i in ids if i not in {c.id for c in mine + theirs})
+    a, b = mine
+    first = await engine.report(
+        "w1",
+        protocol.ReportItem(
+            execution_id=a.id, attempt=a.attempt, steps=[step_report("one", result="1")]
+        ),
+    )
+    assert [r.status for r in first] == ["ok"]
+
+    items = [
+        protocol.ReportItem(
+            execution_id=a.id,
+            attempt=a.attempt,
+            steps=[
+                step_report("one", result="changed"),
+                step_report("two", position=1, result="2"),
+            ],
+        ),
+        protocol.ReportItem(
+            execution_id=b.id, attempt=b.attempt + 1, steps=[step_report("one", result="x")]
+        ),
+        protocol.ReportItem(
+            execution_id=theirs[0].id, attempt=theirs[0].attempt, steps=[step_report("one")]
+        ),
+        protocol.ReportItem(execution_id=queued, attempt=1, steps=[step_report("one")]),
+        protocol.ReportItem(execution_id="nobody", attempt=1, steps=[step_report("one")]),
+    ]
+    assert reports.only_steps(items)
+
+    async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
+        return await reports.record_steps(tx, "w1", items, engine.clock)
+
+    transactions = engine.store.transactions
+    results = await engine.store.run(work, one_statement=True)
+
+    assert [(r.execution_id, r.status) for r in results] == [
+        (a.id, "ok"),
+        (b.id, "stale"),
+        (theirs[0].id, "stale"),
+        (queued, "stale"),
+        ("nobody", "stale"),
+    ]
+    assert engine.store.transactions == transactions + 1
+    assert [(s.step_key, s.result_json) for s in await engine.journal(a.id)] == [
+        ("one", "1"),  # the first record stays
+        ("two", "2"),
+    ]
+    for other in (b.id, theirs[0].id, queued):
+        assert await engine.journal(other) == []
+    assert (await engine.get(a.id)).status is S.RUNNING
+
+
+async def test_a_report_with_more_than_steps_is_not_one_statement() -> None:
+    step = [step_report("one")]
+    assert not reports.only_steps(
+        [
+            protocol.ReportItem(execution_id="e", attempt=1, steps=step),
+            protocol.ReportItem(
+                execution_id="e", attempt=1, outcome=protocol.CompleteOutcome(result="null")
+            ),
+        ]
+    )
+    assert not reports.only_steps(
+        [
+            protocol.ReportItem(
+                execution_id="e", attempt=1, events=[protocol.EventPublish(topic="t", data="1")]
+            )
+        ]
+    )

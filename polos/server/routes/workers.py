@@ -355,12 +355,16 @@ async def report(worker_id: str, request: Request) -> Response:
     await _check_owner(state, request, worker_id, allow_unknown=False)
     check_report_items(body.items, limit)
 
+    one_statement = reports.only_steps(body.items)
+
     async def work(tx: StoreTx) -> list[protocol.ReportItemResult]:
+        if one_statement:
+            return await reports.record_steps(tx, worker_id, body.items, state.clock.now())
         return await reports.apply_reports(
             tx, state.settings, worker_id, body.items, state.clock.now()
         )
 
-    results = await state.store.run(work)
+    results = await state.store.run(work, one_statement=one_statement)
     fail_point("report_committed")
     return json_response(protocol.ReportResponse(results=results))
 

@@ -8,8 +8,9 @@
   loopback the first wakes the client for a head it cannot use without the body. Every answer
   of the hot routes is one head and one body, four of them on a single `Workflow.run`'s path.
   uvicorn still formats and checks both (the cycle writes into `_Held` in the meantime); only
-  the moment of the write changes. Streamed answers (event streams) get their head with their
-  first chunk.
+  the moment of the write changes. Only an answer that declares its length is held: a
+  streamed one (an event stream, whose first event may come much later) gets its head at
+  once, as before.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         if type(cycle) is RequestResponseCycle:
             cycle.__class__ = OneWriteCycle
         super()._start_asgi_task(cycle, app)
+
+
+def _declares_length(start: Any) -> bool:
+    return any(name.lower() == b"content-length" for name, _ in start.get("headers", ()))
 
 
 class _Held:
@@ -79,7 +84,11 @@ class OneWriteCycle(RequestResponseCycle):
     async def send(self, message: Any) -> None:
         held = self._held
         if held is None:
-            if self.response_started or message.get("type") != "http.response.start":
+            if (
+                self.response_started
+                or message.get("type") != "http.response.start"
+                or not _declares_length(message)
+            ):
                 await super().send(message)
                 return
             held = self._held = _Held(self.transport)

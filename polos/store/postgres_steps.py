@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from polos.store.postgres_base import PgConnection
 
 
+def _attempt(attempt: int) -> int:
+    # A reported attempt beyond the column's range (the protocol does not bound it) is no
+    # attempt of any execution: 0 never passes the fence, and the item is answered as stale.
+    return attempt if 1 <= attempt <= 2**31 - 1 else 0
+
+
 class PgStepOps:
     _c: PgConnection  # PgTx's connection, set in its __init__
 
@@ -53,11 +59,11 @@ class PgStepOps:
             "ORDER BY s.ord ON CONFLICT DO NOTHING) "
             "SELECT * FROM fence",
             [item.execution_id for item in items],
-            [item.attempt for item in items],
+            [_attempt(item.attempt) for item in items],
             worker_id,
             now,
             [item.execution_id for item, _ in steps],
-            [item.attempt for item, _ in steps],
+            [_attempt(item.attempt) for item, _ in steps],
             [s.step_key for _, s in steps],
             [s.position for _, s in steps],
             [s.kind.value for _, s in steps],

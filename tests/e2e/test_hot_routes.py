@@ -96,3 +96,15 @@ def test_an_answer_goes_out_in_one_write(start_server: ServerFactory) -> None:
         for _ in range(50):  # a race each time if head and body were written apart
             answer = _first_read(server.port, request)
             assert _complete(answer), answer
+
+
+def test_a_stream_without_events_gets_its_head_at_once(start_server: ServerFactory) -> None:
+    """Only answers that declare their length wait to go out whole: an event stream's head
+    comes before its first event, however late that is."""
+    server = start_server()
+    request = b"GET /api/v1/events/stream?topic=nothing-yet HTTP/1.1\r\nhost: t\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+    assert b"text/event-stream" in head

@@ -130,7 +130,8 @@ async def test_a_report_of_steps_alone_is_one_statement_with_the_same_fence(
     """`reports.record_steps` (what the report route runs, as `one_statement`, for a request of
     step records alone): the steps of the items whose attempt still runs on the reporting
     worker are recorded, a first record is kept, and every other item is refused as stale,
-    its steps not written: a later attempt, another worker's, a queued one, an unknown one."""
+    its steps not written: a later attempt, another worker's, a queued one, an unknown one, an
+    attempt no column can hold."""
     await engine.register("w1", [("wf", "q", None)])
     await engine.register("w2", [("wf", "q", None)])
     ids = [(await engine.submit("wf")).execution_id for _ in range(4)]
@@ -164,6 +165,8 @@ async def test_a_report_of_steps_alone_is_one_statement_with_the_same_fence(
         ),
         protocol.ReportItem(execution_id=queued, attempt=1, steps=[step_report("one")]),
         protocol.ReportItem(execution_id="nobody", attempt=1, steps=[step_report("one")]),
+        # an attempt beyond any column's range (the protocol does not bound it)
+        protocol.ReportItem(execution_id=b.id, attempt=2**40, steps=[step_report("one")]),
     ]
     assert reports.only_steps(items)
 
@@ -179,6 +182,7 @@ async def test_a_report_of_steps_alone_is_one_statement_with_the_same_fence(
         (theirs[0].id, "stale"),
         (queued, "stale"),
         ("nobody", "stale"),
+        (b.id, "stale"),
     ]
     assert engine.store.transactions == transactions + 1
     assert [(s.step_key, s.result_json) for s in await engine.journal(a.id)] == [

@@ -1,6 +1,7 @@
-"""The server's HTTP cycle (`polos.server.uvicorn_protocol.OneWriteCycle`) sends a response's
-head with its first body chunk, in one write, and otherwise behaves as uvicorn's: streamed
-bodies, an app that fails between head and body, a connection that must close.
+"""The server's HTTP cycle (`polos.server.uvicorn_protocol.OneWriteCycle`) sends the head of a
+response that declares its length with its body, in one write, and otherwise behaves as
+uvicorn's: a streamed answer's head at once, an app that fails between head and body, a
+connection that must close.
 
 uvicorn's own cycle runs here on a transport that records its writes (the socket's stand-in);
 tests/e2e/test_hot_routes.py checks the same on a real server's socket."""
@@ -83,21 +84,22 @@ async def test_head_and_body_go_out_in_one_write() -> None:
     assert not transport.closed
 
 
-async def test_a_streamed_body_gets_its_head_with_the_first_chunk() -> None:
+async def test_a_streamed_answer_gets_its_head_at_once() -> None:
+    """No length declared (an event stream, say): the head must not wait for a first chunk
+    that may come much later."""
     transport = RecordingTransport()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send(_start(length=None))  # no length: chunked, as uvicorn does it
+        assert len(transport.writes) == 1  # the head is out before any event
+        assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"transfer-encoding: chunked" in transport.writes[0]
         await send({"type": "http.response.body", "body": b"one", "more_body": True})
         await send({"type": "http.response.body", "body": b"two", "more_body": False})
 
     await _cycle(transport).run_asgi(app)
 
-    assert len(transport.writes) == 2
-    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
-    assert b"transfer-encoding: chunked" in transport.writes[0]
-    assert transport.writes[0].endswith(b"\r\n\r\n3\r\none\r\n")
-    assert transport.writes[1] == b"3\r\ntwo\r\n0\r\n\r\n"
+    assert transport.writes[1:] == [b"3\r\none\r\n", b"3\r\ntwo\r\n0\r\n\r\n"]
 
 
 async def test_a_connection_that_must_close_closes_after_the_write() -> None:

@@ -3,7 +3,7 @@ fan-out — the worker running the parent included.
 
 The parent has workers of its own (serving only `fault_parent`), so that the test knows which
 process holds it; two workers serve the children. Each kill is followed by a replacement
-worker. The leases are short (2 s), so a killed worker's executions are re-queued within
+worker. The leases are short (4 s), so a killed worker's executions are re-queued within
 seconds and replayed by the survivors.
 
 The kills (five):
@@ -42,10 +42,17 @@ from tests.faults.harness import (
 
 MODULE = "tests.faults.apps.fanout"
 N = 1000
-LEASE = 2.0
+# Long enough that a worker starved of CPU by a saturated 2-core machine (four workers, the
+# server and PostgreSQL) still renews its leases: with 2 s the test failed twice in CI, the
+# frozen parent worker silent for a lease before the parent woke.
+LEASE = 4.0
 CHILD_CAPACITY = 5
 # Kill a child worker when this many children are final.
 CHILD_KILLS_AT = (150, 350, 550)
+# The last children finish only once the test opens a gate: the parent cannot be woken before
+# its worker is frozen, and is woken right after (a frozen worker is handed nothing once it
+# has been silent for a whole lease).
+GATED = 3
 TIMEOUT = 45.0
 
 
@@ -53,7 +60,6 @@ TIMEOUT = 45.0
 class Faults:
     first_at: float | None = None
     kills: list[str] = field(default_factory=list)  # what each kill interrupted, for the report
-    killed_workers: list[str] = field(default_factory=list)  # their IDs
 
     def note(self, at: float, what: str) -> None:
         if self.first_at is None:
@@ -78,7 +84,6 @@ def _kill_child_worker(server: Server, workers: list[Worker], faults: Faults) ->
                 worker.kill9()
                 workers.remove(worker)
                 faults.note(at, f"child worker holding {len(held)} children")
-                faults.killed_workers.append(wid)
                 return worker
             thaw(worker)
         assert time.monotonic() < deadline, "no child worker could be killed"
@@ -103,8 +108,17 @@ async def test_kill_9_workers_during_a_1000_child_fan_out(
     faults = Faults()
 
     async with polos.PolosClient(api_url=server.url) as client:
+        gate = tmp_path / "gate"
         handle = await client.invoke(
-            "fault_parent", {"log": str(log), "n": N, "child": "fault_child", "seconds": 0.005}
+            "fault_parent",
+            {
+                "log": str(log),
+                "n": N,
+                "child": "fault_child",
+                "seconds": 0.005,
+                "gate": str(gate),
+                "gate_from": N - GATED,
+            },
         )
         parent_id = handle.id
 
@@ -132,17 +146,17 @@ async def test_kill_9_workers_during_a_1000_child_fan_out(
         # The parent's worker, holding the parent the last child woke. Frozen first: the woken
         # parent is handed to the claim that worker has parked on the server, and the frozen
         # process can neither run it nor report anything.
-        # ... once no child is still leased to a killed worker: a frozen worker is handed
-        # nothing once it has been silent for a whole lease (2 s), and a child waiting for its
-        # dead worker's lease to run out would wake the parent after that (it did once in CI).
-        def last_children() -> bool:
-            return finished_children(server, parent_id) >= N - 50 and not any(
-                running_on(server, wid) for wid in faults.killed_workers
-            )
-
-        wait_until(last_children, TIMEOUT, "the last children, none on a killed worker", 0.02)
+        # Every child but the gated ones final (none left on a killed worker's lease), the
+        # worker frozen, then the gate opened: the last children wake the parent at once.
+        wait_until(
+            lambda: finished_children(server, parent_id) >= N - GATED,
+            TIMEOUT,
+            "every child but the gated ones",
+            interval=0.02,
+        )
         at = freeze(parent_side)
         parent_wid = worker_id(parent_side)
+        gate.touch()
         wait_until(
             lambda: _status(server, parent_id) == ("running", parent_wid),
             TIMEOUT,

@@ -37,6 +37,13 @@ async def _child_steps(ctx: WorkflowContext, payload: dict[str, Any]) -> ChildRe
         return int(payload["index"])
 
     def second(index: int) -> int:
+        gate = payload.get("gate")
+        if gate and index >= payload["gate_from"]:
+            # Held until the test opens the gate (test_kill_workers: the parent may be woken
+            # only once its worker is frozen).
+            deadline = time.monotonic() + 120.0
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.01)
         side_effect(log, ctx.execution_id, "second", seconds)
         return index * 2
 
@@ -57,7 +64,9 @@ async def fault_limited_child(ctx: WorkflowContext, payload: dict[str, Any]) -> 
 
 @workflow(id="fault_parent")
 async def fault_parent(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """payload: log, n, child ("fault_child" or "fault_limited_child"), seconds."""
+    """payload: log, n, child ("fault_child" or "fault_limited_child"), seconds; optional
+    gate and gate_from: the children from index gate_from on finish only once the file
+    `gate` exists."""
     log = payload["log"]
     await ctx.step.run("prepare", side_effect, log, ctx.execution_id, "prepare")
     results = await ctx.step.batch_invoke_and_wait(
@@ -65,7 +74,13 @@ async def fault_parent(ctx: WorkflowContext, payload: dict[str, Any]) -> dict[st
         [
             BatchWorkflowInput(
                 id=payload.get("child", "fault_child"),
-                payload={"log": log, "index": i, "seconds": payload.get("seconds", 0.0)},
+                payload={
+                    "log": log,
+                    "index": i,
+                    "seconds": payload.get("seconds", 0.0),
+                    "gate": payload.get("gate"),
+                    "gate_from": payload.get("gate_from", payload["n"]),
+                },
             )
             for i in range(payload["n"])
         ],

@@ -42,6 +42,11 @@ def json_response(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
+def encoded_json_response(content: bytes) -> Response:
+    """An answer whose JSON the route wrote itself (orjson, on the hot paths)."""
+    return Response(content, media_type="application/json")
+
+
 async def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
     raw = await request.body()
     if len(raw) > max_bytes:

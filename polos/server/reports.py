@@ -78,11 +78,7 @@ async def apply_reports(
             continue
         result = await _apply_item(tx, settings, row, item, batch, now)
         results.append(result)
-        for step in item.steps:
-            if step.duration_seconds is not None:
-                tx.observe().step_durations.append(
-                    (row.workflow_id, step.kind, step.status, step.duration_seconds)
-                )
+        _observe_durations(tx, row, item)
         if result.status == "requeued" or item.outcome is not None:
             # The attempt is over: later items of the same request about this execution are
             # refused like any stale report.
@@ -115,6 +111,14 @@ def _stale(
     )
 
 
+def _observe_durations(tx: StoreTx, row: FenceRow, item: protocol.ReportItem) -> None:
+    for step in item.steps:
+        if step.duration_seconds is not None:
+            tx.observe().step_durations.append(
+                (row.workflow_id, step.kind, step.status, step.duration_seconds)
+            )
+
+
 def only_steps(items: Sequence[protocol.ReportItem]) -> bool:
     """A report of step records alone (no outcome, children or events): `record_steps`."""
     return all(item.outcome is None and not item.children and not item.events for item in items)
@@ -145,11 +149,7 @@ async def record_steps(
             results.append(_stale(worker_id, item.execution_id, item.attempt, row))
             continue
         results.append(protocol.ReportItemResult(execution_id=item.execution_id, status="ok"))
-        for step in item.steps:
-            if step.duration_seconds is not None:
-                tx.observe().step_durations.append(
-                    (row.workflow_id, step.kind, step.status, step.duration_seconds)
-                )
+        _observe_durations(tx, row, item)
     return results
 
 

@@ -8,8 +8,8 @@ is atomic without locks.
 
 With the default `synchronous=full` the store does SQLite's fsync itself: the connection runs
 with `synchronous=NORMAL` and, after the COMMIT of a transaction that must be durable, the
-store fdatasyncs the WAL file, as SQLite's FULL would have done before answering (switching
-the pragma per transaction cost ≈ 35-90 µs of a single call). A transaction whose units all
+store fdatasyncs the WAL file, as SQLite's FULL would have done before answering (no pragma
+switched per transaction; docs/decisions.md). A transaction whose units all
 deferred their sync (`run(..., defer_sync=True)`) and whose parked claims took only executions
 it inserted itself is not synced: it is durable with the next synced commit (an fsync of the
 WAL covers every frame before it), which `read` and `sync` force first (docs/decisions.md, "A
@@ -121,10 +121,7 @@ class SqliteStore(Store):
         # No transaction needed: the deferred commits' frames are in the WAL already, and no
         # transaction is half-done between two steps of the event loop (the committer's are
         # synchronous).
-        if self._unsynced and self._own_sync:
-            self._fsync_wal()
-            self.synced_commits += 1
-        self._unsynced = False
+        self._synced(needs_sync=True, wrote=False)
 
     parks_claims = True
 

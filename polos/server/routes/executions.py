@@ -21,6 +21,7 @@ from polos.server.http import (
     ApiError,
     body_schema,
     check_identifier,
+    encoded_json_response,
     json_response,
     parse_body,
     project_of,
@@ -69,10 +70,6 @@ async def _submit(
         return await state.store.run(work, defer_sync=defer_sync)
     except lifecycle.UnknownWorkflow as exc:
         raise ApiError(404, "workflow_not_found", str(exc)) from None
-
-
-def _view_response(row: ExecutionRow) -> Response:
-    return Response(orjson.dumps(execution_json(row)), media_type="application/json")
 
 
 def _submitted(s: lifecycle.Submitted) -> protocol.SubmitResponse:
@@ -152,9 +149,8 @@ async def run_workflow(
         await state.store.sync()
         return json_response(answer)
     # The SubmitResponse with its execution, written as `views.execution_json` explains.
-    return Response(
-        orjson.dumps({**answer.model_dump(), "execution": execution_json(row)}),
-        media_type="application/json",
+    return encoded_json_response(
+        orjson.dumps({**answer.model_dump(), "execution": execution_json(row)})
     )
 
 
@@ -219,7 +215,7 @@ async def _read(state: ServerState, project: str, execution_id: str) -> Executio
 async def get_execution(execution_id: str, request: Request) -> Response:
     state = state_of(request)
     row = await _read(state, project_of(request), execution_id)
-    return _view_response(row)
+    return encoded_json_response(orjson.dumps(execution_json(row)))
 
 
 @router.get(
@@ -235,7 +231,7 @@ async def wait_execution(
 ) -> Response:
     state = state_of(request)
     row = await _wait_final(state, project_of(request), execution_id, timeout)
-    return _view_response(row)
+    return encoded_json_response(orjson.dumps(execution_json(row)))
 
 
 async def _wait_final(

@@ -26,6 +26,7 @@ from polos.server.http import (
     ApiError,
     body_schema,
     check_identifier,
+    encoded_json_response,
     json_response,
     parse_body,
     project_of,
@@ -270,7 +271,7 @@ async def _claim(
         if looked_at is not None and len(claimed) < body.max and not state.store.parks_claims:
             _remember_exhausted(state, worker_id, looked_at)
     # protocol.ClaimResponse, written without building its models (server/claim_wire.py).
-    return Response(encode_claim_response(claimed or []), media_type="application/json")
+    return encoded_json_response(encode_claim_response(claimed or []))
 
 
 # Entries of workers that are gone stay until the event is set, which the next work signal

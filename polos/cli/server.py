@@ -45,14 +45,32 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from polos.server.app import create_app
+    from polos.server.unix_listener import UnixListener
     from polos.server.uvicorn_protocol import JsonErrorHttpToolsProtocol
 
     store = create_store(settings.database_url)
     app = create_app(store, settings)
 
+    unix = UnixListener()
+
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
+            if self.started and settings.local_socket:
+                # Beside the TCP listener, after it: its bind is what proves no other server
+                # has this address and port, so the socket of that name is ours to replace.
+                port = self.servers[0].sockets[0].getsockname()[1]
+                listener = await unix.open(
+                    settings.host,
+                    port,
+                    lambda: config.http_protocol_class(  # type: ignore[call-arg]
+                        config=config,
+                        server_state=self.server_state,
+                        app_state=self.lifespan.state,
+                    ),
+                )
+                if listener is not None:
+                    self.servers.append(listener)  # uvicorn's shutdown closes it with the rest
             if self.started:
                 if settings.auth_required:
                     mode = "API keys required"
@@ -61,9 +79,10 @@ def _serve(settings: Settings) -> None:
                 else:
                     mode = "NO AUTHENTICATION"
                 log.info(
-                    "polos server listening on http://%s:%d (%s), database %s",
+                    "polos server listening on http://%s:%d%s (%s), database %s",
                     settings.host,
                     settings.port,
+                    f" and {unix.path}" if unix.path else "",
                     mode,
                     store.describe(),
                 )
@@ -79,6 +98,7 @@ def _serve(settings: Settings) -> None:
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             # Long-polls would hold the graceful shutdown up to its timeout: answer them now.
             app.state.polos.signals.close()
+            unix.remove()  # new clients go to TCP (and find nobody) while this one drains
             await super().shutdown(sockets)
 
     try:
@@ -193,6 +213,14 @@ def _start_command() -> click.Command:
         type=click.IntRange(min=0, max=100),
         envvar="POLOS_MAX_RETRIES",
         help="Workflow-level retries of an execution that failed with an unexpected error.",
+    )
+    @click.option(
+        "--local-socket/--no-local-socket",
+        default=True,
+        show_default=True,
+        envvar="POLOS_LOCAL_SOCKET",
+        help="On a loopback address, also listen on a Unix socket that clients and workers on "
+        "this machine use instead of TCP (faster; found from the URL's address and port).",
     )
     @click.option(
         "--test-clock",

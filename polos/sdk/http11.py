@@ -12,18 +12,22 @@ connections reused newest first and dropped after `IDLE_SECONDS` (well below the
 keep-alive of 75 s, so a reused connection is rarely one the server is closing), at most
 `max_connections` at once (callers beyond wait). A connection whose exchange did not end
 cleanly (an error, a timeout, a cancelled caller, `Connection: close`) is closed, never
-reused. Errors are `ConnectFailed` (nothing was sent: safe to send elsewhere) and
-`ExchangeFailed` (the request may or may not have reached the server).
+reused. On a loopback URL it connects through the server's Unix socket when there is one
+(`polos.local_socket`), else over TCP. Errors are `ConnectFailed` (nothing was sent: safe to
+send elsewhere) and `ExchangeFailed` (the request may or may not have reached the server).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
 import httptools
+
+from polos import local_socket
 
 # Idle connections older than this are closed instead of reused.
 IDLE_SECONDS = 15.0
@@ -126,6 +130,12 @@ class Http11Pool:
             lines.append(f"{name}: {value}")
         # Header values in UTF-8, as aiohttp writes them.
         self._head_tail = ("\r\n".join(lines) + "\r\n").encode()
+        # A server on a loopback address also listens on a Unix socket (polos.local_socket).
+        self._unix_path = (
+            None
+            if local_socket.disabled_by_env()
+            else local_socket.socket_path(self._host, self._port)
+        )
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
         self.loop = asyncio.get_running_loop()
@@ -168,6 +178,13 @@ class Http11Pool:
         return None
 
     async def _connect(self) -> _Connection:
+        if self._unix_path is not None and os.path.exists(self._unix_path):
+            try:
+                async with asyncio.timeout(CONNECT_SECONDS):
+                    _, unix = await self.loop.create_unix_connection(_Connection, self._unix_path)
+                return unix
+            except (OSError, TimeoutError):
+                pass  # a stale socket of a server gone: TCP says whether one listens now
         try:
             async with asyncio.timeout(CONNECT_SECONDS):
                 _, connection = await self.loop.create_connection(

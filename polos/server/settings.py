@@ -29,6 +29,9 @@ class Settings:
     require_api_keys: bool = False
     # Exposes POST /api/v1/testing/clock/advance (tests; `polos.testing`).
     test_clock: bool = False
+    # On a loopback address, also listen on a Unix socket for this machine's clients
+    # (polos.local_socket).
+    local_socket: bool = True
 
     @property
     def heartbeat_interval(self) -> float:

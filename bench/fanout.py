@@ -163,7 +163,7 @@ def print_table(records: list[dict[str, Any]], machine: dict[str, Any], args: An
     )
     print(
         f"{machine['cpu_count']} x {machine['cpu_model']}, Python {machine['python']}, "
-        f"commit {machine['git_commit'][:12]}"
+        f"commit {machine['git_commit'][:12]}{harness.probe_text(machine)}"
     )
     cpu_keys = ("server", "workers", "postgres") if pg_cpu else ("server", "workers")
     cpu_head = "CPU ms/child srv/wrk" + ("/pg" if pg_cpu else "")

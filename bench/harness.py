@@ -38,6 +38,7 @@ from harness_base import (
     median,
     now_utc,
     percentile,
+    probe_text,
 )
 from harness_cluster import Cluster, _raise_on_sigterm, free_port
 from harness_pg import (
@@ -81,6 +82,7 @@ __all__ = [
     "pg_info",
     "pg_row_count",
     "pg_with_database",
+    "probe_text",
     "run_async",
     "run_sync",
     "wait_for_workers",

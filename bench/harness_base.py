@@ -13,6 +13,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,64 @@ def machine_info() -> dict[str, Any]:
         "polos": version("polos"),
         "git_commit": _git_commit(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "speed_probe": speed_probe(),
+        # The package's dependencies are ranges: what this run had.
+        "packages": {name: _version(name) for name in _PACKAGES},
+    }
+
+
+_PACKAGES = ("uvicorn", "starlette", "fastapi", "pydantic", "orjson", "uvloop", "httptools")
+
+
+def _version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def probe_text(machine: dict[str, Any]) -> str:
+    """The speed probe for a summary line ('' for records from before it existed)."""
+    probe = machine.get("speed_probe")
+    if not probe:
+        return ""
+    return (
+        f", speed probe: Python loop {probe['python_loop_ms']:.1f} ms, "
+        f"fdatasync {probe['fdatasync_ms']:.2f} ms"
+    )
+
+
+def speed_probe() -> dict[str, float]:
+    """How fast this machine is right now, for comparing runs of different days: these VMs
+    differ by more than 2x from one session to the next (2026-11-28: the SQL floor 23,437
+    children/s one day, 9,343 the next, same code). Best of five:
+
+    - python_loop_ms: a fixed loop of 1,000,000 additions in the interpreter (one core);
+    - fdatasync_ms: a 4 KiB append and `fdatasync` in the temporary directory (where the
+      benchmarks' SQLite files live)."""
+    loops = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        loops.append(time.perf_counter() - t0)
+    syncs = []
+    with tempfile.TemporaryDirectory(prefix="polos-probe-") as d:
+        fd = os.open(os.path.join(d, "probe"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for _ in range(5):
+                t0 = time.perf_counter()
+                os.write(fd, b"\0" * 4096)
+                os.fdatasync(fd)
+                syncs.append(time.perf_counter() - t0)
+        finally:
+            os.close(fd)
+    return {
+        "python_loop_ms": round(min(loops) * 1000, 2),
+        "fdatasync_ms": round(min(syncs) * 1000, 3),
     }
 
 

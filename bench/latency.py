@@ -166,6 +166,7 @@ def print_summary(record: dict[str, Any], args: argparse.Namespace) -> None:
     )
     print(
         f"{m['cpu_count']} x {m['cpu_model']}, Python {m['python']}, commit {m['git_commit'][:12]}"
+        f"{harness.probe_text(m)}"
     )
     print(
         f"  p50 {lat['p50']:.2f} ms | p95 {lat['p95']:.2f} ms | p99 {lat['p99']:.2f} ms | "

@@ -226,6 +226,7 @@ def print_table(records: Sequence[dict[str, Any]], args: argparse.Namespace) -> 
     print(
         f"SQL floor of a fan-out (pure SQL, batched by {args.chunk}), median of {args.reps}; "
         f"{m['cpu_count']} x {m['cpu_model']}, Python {m['python']}, SQLite {m['sqlite']}"
+        f"{harness.probe_text(m)}"
     )
     head = (
         f"{'database':<32} | {'N':>7} | {'median s':>9} | {'children/s':>10} | "

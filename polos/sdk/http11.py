@@ -13,7 +13,7 @@ keep-alive of 75 s, so a reused connection is rarely one the server is closing),
 `max_connections` at once (callers beyond wait). A connection whose exchange did not end
 cleanly (an error, a timeout, a cancelled caller, `Connection: close`) is closed, never
 reused. On a loopback URL it connects through the server's Unix socket when there is one
-(`polos.local_socket`), else over TCP. Errors are `ConnectFailed` (nothing was sent: safe to
+(`polos.protocol_socket`), else over TCP. Errors are `ConnectFailed` (nothing was sent: safe to
 send elsewhere) and `ExchangeFailed` (the request may or may not have reached the server).
 """
 
@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httptools
 
-from polos import local_socket
+from polos import protocol_socket
 
 # Idle connections older than this are closed instead of reused.
 IDLE_SECONDS = 15.0
@@ -130,11 +130,11 @@ class Http11Pool:
             lines.append(f"{name}: {value}")
         # Header values in UTF-8, as aiohttp writes them.
         self._head_tail = ("\r\n".join(lines) + "\r\n").encode()
-        # A server on a loopback address also listens on a Unix socket (polos.local_socket).
+        # A server on a loopback address also listens on a Unix socket (polos.protocol_socket).
         self._unix_path = (
             None
-            if local_socket.disabled_by_env()
-            else local_socket.socket_path(self._host, self._port)
+            if protocol_socket.disabled_by_env()
+            else protocol_socket.socket_path(self._host, self._port)
         )
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(max_connections)

@@ -30,7 +30,7 @@ class Settings:
     # Exposes POST /api/v1/testing/clock/advance (tests; `polos.testing`).
     test_clock: bool = False
     # On a loopback address, also listen on a Unix socket for this machine's clients
-    # (polos.local_socket).
+    # (polos.protocol_socket).
     local_socket: bool = True
 
     @property

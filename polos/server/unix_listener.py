@@ -1,4 +1,4 @@
-"""The server's Unix socket beside its loopback TCP address (`polos.local_socket` says why and
+"""The server's Unix socket beside its loopback TCP address (`polos.protocol_socket` says why and
 where): opened once the TCP listener is up, removed at shutdown if it is still ours."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import stat
 from collections.abc import Callable
 
-from polos import local_socket
+from polos import protocol_socket
 
 log = logging.getLogger("polos.server")
 
@@ -24,7 +24,7 @@ class UnixListener:
     ) -> asyncio.Server | None:
         """Listen on the socket of `host`:`port`; None (and TCP alone) when there is none to
         use. The caller holds the TCP port, so a file of that name is a dead server's."""
-        path = local_socket.socket_path(host, port, create_dir=True)
+        path = protocol_socket.socket_path(host, port, create_dir=True)
         if path is None:
             return None
         try:

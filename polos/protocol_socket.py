@@ -16,6 +16,10 @@ Names are exact: `localhost` and `127.0.0.1` are different names (the client fin
 of the name it was given), and two loopback addresses on the same port never share one.
 `POLOS_LOCAL_SOCKET=0` turns the socket off for a server (same as `--no-local-socket`) and a
 client alike.
+
+Part of the protocol layer (the `protocol_*.py` modules): an agreement between the server,
+which listens there (`polos/server/unix_listener.py`), and the clients, which connect there
+(`polos/sdk/http11.py`); neither may import the other.
 """
 
 from __future__ import annotations

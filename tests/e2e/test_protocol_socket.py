@@ -1,5 +1,5 @@
 """A loopback server also listens on a Unix socket, and the workers and clients on its machine
-use it (polos.local_socket): real server and worker processes, the socket checked on disk and
+use it (polos.protocol_socket): real server and worker processes, the socket checked on disk and
 the connections checked in the processes' own socket tables."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 import polos
-from polos import local_socket
+from polos import protocol_socket
 from tests.e2e.conftest import ServerFactory, WorkerFactory
 from tests.e2e.processes import Server, free_port
 
@@ -28,7 +28,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="pls") as d:
         os.chmod(d, 0o700)
         monkeypatch.setenv("XDG_RUNTIME_DIR", d)
-        monkeypatch.delenv(local_socket.ENV, raising=False)
+        monkeypatch.delenv(protocol_socket.ENV, raising=False)
         yield Path(d)
 
 
@@ -69,7 +69,7 @@ def accepts(path: str) -> bool:
 
 
 def server_socket(server: Server) -> Path:
-    path = local_socket.socket_path("127.0.0.1", server.port)
+    path = protocol_socket.socket_path("127.0.0.1", server.port)
     assert path is not None
     return Path(path)
 
@@ -101,7 +101,7 @@ async def test_with_the_socket_off_workers_and_clients_use_tcp(
     start_worker: WorkerFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = start_server(env={"XDG_RUNTIME_DIR": str(runtime), local_socket.ENV: "0"})
+    server = start_server(env={"XDG_RUNTIME_DIR": str(runtime), protocol_socket.ENV: "0"})
     assert not (runtime / "polos").exists()
     worker = start_worker(server, env={"XDG_RUNTIME_DIR": str(runtime)})
     assert await echo(server, 4) != []
@@ -109,7 +109,7 @@ async def test_with_the_socket_off_workers_and_clients_use_tcp(
     # And a client told to keep off the socket of a server that has one.
     server2 = start_server(env={"XDG_RUNTIME_DIR": str(runtime)})
     assert server_socket(server2).is_socket()
-    monkeypatch.setenv(local_socket.ENV, "off")
+    monkeypatch.setenv(protocol_socket.ENV, "off")
     async with polos.PolosClient(api_url=server2.url) as client:
         assert (await client.request("GET", "/health")).status_code == 200
         assert tcp_to(os.getpid(), server2.port) != []
@@ -119,13 +119,15 @@ async def test_a_stale_socket_is_passed_over_by_clients_and_replaced_by_the_next
     runtime: Path, start_server: ServerFactory, start_worker: WorkerFactory
 ) -> None:
     port = free_port()
-    stale = local_socket.socket_path("127.0.0.1", port, create_dir=True)
+    stale = protocol_socket.socket_path("127.0.0.1", port, create_dir=True)
     assert stale is not None
     # What a server killed with SIGKILL leaves: a socket file nobody listens on.
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(stale)
     dead.close()
-    server = start_server(port=port, env={"XDG_RUNTIME_DIR": str(runtime), local_socket.ENV: "0"})
+    server = start_server(
+        port=port, env={"XDG_RUNTIME_DIR": str(runtime), protocol_socket.ENV: "0"}
+    )
     worker = start_worker(server, env={"XDG_RUNTIME_DIR": str(runtime)})
     assert await echo(server, 5) != []  # through TCP, after the refused socket
     assert tcp_to(worker.proc.pid, server.port) != []

@@ -130,12 +130,9 @@ class Http11Pool:
             lines.append(f"{name}: {value}")
         # Header values in UTF-8, as aiohttp writes them.
         self._head_tail = ("\r\n".join(lines) + "\r\n").encode()
-        # A server on a loopback address also listens on a Unix socket (polos.protocol_socket).
-        self._unix_path = (
-            None
-            if protocol_socket.disabled_by_env()
-            else protocol_socket.socket_path(self._host, self._port)
-        )
+        # A server on a loopback address also listens on a Unix socket (polos.protocol_socket);
+        # where, is looked up at each new connection: a server may start after its client.
+        self._may_use_unix = not protocol_socket.disabled_by_env()
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
         self.loop = asyncio.get_running_loop()
@@ -178,10 +175,11 @@ class Http11Pool:
         return None
 
     async def _connect(self) -> _Connection:
-        if self._unix_path is not None and os.path.exists(self._unix_path):
+        path = protocol_socket.socket_path(self._host, self._port) if self._may_use_unix else None
+        if path is not None and os.path.exists(path):
             try:
                 async with asyncio.timeout(CONNECT_SECONDS):
-                    _, unix = await self.loop.create_unix_connection(_Connection, self._unix_path)
+                    _, unix = await self.loop.create_unix_connection(_Connection, path)
                 return unix
             except (OSError, TimeoutError):
                 pass  # a stale socket of a server gone: TCP says whether one listens now

@@ -6,11 +6,15 @@ same client against the real polos server for everything else."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from polos import protocol_socket
 from polos.sdk.http11 import ConnectFailed, ExchangeFailed, Http11Pool
 from polos.sdk.transport import HttpTransport, TransportError
 
@@ -57,6 +61,9 @@ class ScriptedServer:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         port = self.server.sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
+
+    async def start_unix(self, path: str) -> None:
+        self.server = await asyncio.start_unix_server(self._serve, path)
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -299,3 +306,71 @@ def test_a_transport_never_closed_is_closed_when_its_loop_shuts_down() -> None:
         assert isinstance(stopper, tuple)
         stopper[0].call_soon_threadsafe(stopper[1].set)
         thread.join(5)
+
+
+# -- the Unix socket beside a loopback server (polos.protocol_socket) ------------------------
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A short private XDG_RUNTIME_DIR (a socket's path has at most ≈ 100 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="pls") as d:
+        os.chmod(d, 0o700)
+        monkeypatch.setenv("XDG_RUNTIME_DIR", d)
+        monkeypatch.delenv(protocol_socket.ENV, raising=False)
+        yield Path(d)
+
+
+async def _beside(url: str) -> tuple[ScriptedServer, str]:
+    """An echo server on the Unix socket that belongs to `url`'s address and port."""
+    port = int(url.rsplit(":", 1)[1])
+    path = protocol_socket.socket_path("127.0.0.1", port, create_dir=True)
+    assert path is not None
+    unix = ScriptedServer(_echo)
+    await unix.start_unix(path)
+    return unix, path
+
+
+async def test_a_socket_that_appears_later_is_used_by_the_next_connection(
+    runtime: Path, echo_server: tuple[ScriptedServer, str]
+) -> None:
+    """A client (a worker) started before its server finds the socket once it is there."""
+    tcp, url = echo_server
+    pool = Http11Pool(url, {}, max_connections=4)
+    assert (await pool.request("GET", "/a", None, None))[0] == 200
+    assert tcp.connections == 1
+    unix, _ = await _beside(url)
+    pool.close()  # drop the kept-alive TCP connection
+    status, body = await pool.request("GET", "/b", None, None)
+    assert (status, body) == (200, b"GET /b HTTP/1.1|")
+    assert (tcp.connections, unix.connections) == (1, 1)
+    assert unix.requests[0][0].startswith(b"GET /b ")
+    pool.close()
+    await unix.stop()
+
+
+async def test_a_socket_nobody_listens_on_falls_back_to_tcp(
+    runtime: Path, echo_server: tuple[ScriptedServer, str]
+) -> None:
+    tcp, url = echo_server
+    path = protocol_socket.socket_path("127.0.0.1", int(url.rsplit(":", 1)[1]), create_dir=True)
+    assert path is not None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(path)  # a killed server's file: connecting to it is refused
+    pool = Http11Pool(url, {}, max_connections=4)
+    assert (await pool.request("GET", "/c", None, None)) == (200, b"GET /c HTTP/1.1|")
+    assert tcp.connections == 1
+    pool.close()
+
+
+async def test_the_environment_keeps_a_client_on_tcp(
+    runtime: Path, echo_server: tuple[ScriptedServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tcp, url = echo_server
+    unix, _ = await _beside(url)
+    monkeypatch.setenv(protocol_socket.ENV, "0")
+    pool = Http11Pool(url, {}, max_connections=4)
+    assert (await pool.request("GET", "/d", None, None))[0] == 200
+    assert (tcp.connections, unix.connections) == (1, 0)
+    pool.close()
+    await unix.stop()

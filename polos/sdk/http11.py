@@ -20,7 +20,6 @@ send elsewhere) and `ExchangeFailed` (the request may or may not have reached th
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode, urlsplit
@@ -176,13 +175,13 @@ class Http11Pool:
 
     async def _connect(self) -> _Connection:
         path = protocol_socket.socket_path(self._host, self._port) if self._may_use_unix else None
-        if path is not None and os.path.exists(path):
+        if path is not None:
             try:
                 async with asyncio.timeout(CONNECT_SECONDS):
                     _, unix = await self.loop.create_unix_connection(_Connection, path)
                 return unix
             except (OSError, TimeoutError):
-                pass  # a stale socket of a server gone: TCP says whether one listens now
+                pass  # none there, or a stale one of a server gone: TCP says who listens now
         try:
             async with asyncio.timeout(CONNECT_SECONDS):
                 _, connection = await self.loop.create_connection(

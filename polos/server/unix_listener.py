@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import stat
 from collections.abc import Callable
 
 from polos import protocol_socket
@@ -28,14 +27,7 @@ class UnixListener:
         if path is None:
             return None
         try:
-            if stat.S_ISSOCK(os.lstat(path).st_mode):
-                os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("not listening on %s: %s", path, exc)
-            return None
-        try:
+            # The event loop (uvloop's as asyncio's) removes a stale socket of that name first.
             server = await asyncio.get_running_loop().create_unix_server(protocol, path=path)
             os.chmod(path, 0o600)  # the directory is private already; the socket too
             st = os.lstat(path)

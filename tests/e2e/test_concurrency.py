@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polos
 from polos.types.types import BatchWorkflowInput
-from tests.e2e.conftest import ServerFactory, WorkerFactory
+from tests.e2e.conftest import ServerFactory, WorkerFactory, wait_until
 
 TIMEOUT = 60.0
 
@@ -28,18 +28,26 @@ def max_overlap(lines: list[str]) -> int:
 async def test_queue_limit_holds_across_two_workers(
     start_server: ServerFactory, start_worker: WorkerFactory, tmp_path: Path
 ) -> None:
+    """Both workers take part by construction, not by luck of which parked claim wins a freed
+    slot (no fairness between claimers is promised): the first worker can run one execution
+    at a time and is running one when the second, which could run five, starts. From then on
+    the second worker asks for more than the queue's free slot, and only the limit, held
+    across the two processes, keeps it at what is left."""
     server = start_server()
-    first = start_worker(server, "tests.e2e.apps.engine", workflows=["limited"], capacity=5)
-    second = start_worker(server, "tests.e2e.apps.engine", workflows=["limited"], capacity=5)
+    first = start_worker(server, "tests.e2e.apps.engine", workflows=["limited"], capacity=1)
     log = tmp_path / "limited.log"
     n = 12
     async with polos.PolosClient(api_url=server.url) as client:
         handles = await client.batch_invoke(
             [
-                BatchWorkflowInput(id="limited", payload={"i": i, "seconds": 0.15, "log": str(log)})
+                # 12 x 0.4 s one at a time on the first worker: the second one's start (about
+                # a second) is well inside that.
+                BatchWorkflowInput(id="limited", payload={"i": i, "seconds": 0.4, "log": str(log)})
                 for i in range(n)
             ]
         )
+        wait_until(lambda: log.exists() and log.read_text().startswith("start"), TIMEOUT, "a start")
+        second = start_worker(server, "tests.e2e.apps.engine", workflows=["limited"], capacity=5)
         for i, handle in enumerate(handles):
             row = await client.wait_for_execution(handle.id, timeout=TIMEOUT)
             assert row["status"] == "completed", row

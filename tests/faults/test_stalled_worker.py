@@ -6,7 +6,9 @@ frozen worker is thawed (SIGCONT) and carries on as if nothing happened.
 What must hold:
 - what the stalled worker reports for attempts that lost their lease is refused (fencing): the
   server logs "refused a stale report", and no refused attempt is the one that finished its
-  execution;
+  execution; or the worker drops such an attempt before reporting, told by its first
+  heartbeat after the stall (which comes first is a race; tests/e2e/test_fencing.py shows the
+  refusal itself deterministically);
 - every step body ran at most twice, every execution completed once, attempt counts show the
   take-over;
 - the queue's limit holds for every attempt that owned its execution. A stalled body is not
@@ -166,7 +168,10 @@ async def test_a_stalled_worker_is_fenced_off(
         for m in _REFUSED.finditer(server.proc.log())
         if m.group(3) == stalled_id
     ]
-    assert refused, "the server refused no stale report"
+    # Whether any stale report reaches the server at all is a race after the thaw (below):
+    # the heartbeat's answer may make the worker drop every stale attempt first. That the
+    # server refuses a stale report is shown deterministically by tests/e2e/test_fencing.py;
+    # here every taken-over attempt must be fenced off by one of the two.
     abandoned: dict[str, list[float]] = {}
     for line in stalled.proc.log().splitlines():
         match = _ABANDONED.search(line)

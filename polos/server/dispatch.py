@@ -119,7 +119,12 @@ async def _claim(
             usage_delta[(project, c.queue, c.key)] += 1
             latencies.append(now - c.ready_at)
     await tx.adjust_usage(usage_delta)
-    journals = await tx.load_journals([c.id for c in claimed])
+    # Only a replay has a journal: steps are recorded by an attempt that owns its execution
+    # (or by the server for it), and `attempt` only grows, at each claim, so an execution
+    # claimed for the first time has none. No read for those (on PostgreSQL a round trip per
+    # claim: every single call's, and most claims of a fan-out).
+    replays = [c.id for c in claimed if c.attempt > 1]
+    journals = await tx.load_journals(replays) if replays else {}
     for execution in claimed:
         execution.journal = journals.get(execution.id, [])
         if execution.run_timeout_seconds is not None and execution.attempt == 1:

@@ -9,12 +9,15 @@ backend of conftest.BACKENDS.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any, cast
 
 import pytest
 
 from polos import protocol
-from polos.model import ExecutionStatus, StepStatus
-from polos.server import lifecycle
+from polos.model import ClaimedExecution, ExecutionStatus, StepRecord, StepStatus
+from polos.server import dispatch, lifecycle
+from polos.store.base import StoreTx
 from tests.store.harness import (
     PROJECT,
     Engine,
@@ -185,6 +188,62 @@ async def test_the_journal_travels_with_the_next_claim(engine: Engine) -> None:
     assert await engine.report_one("w1", again) == "ok"
     step = await engine.step(second.id, "zero")
     assert step is not None and step.result_json == "0"
+
+
+class _JournalReads:
+    """A transaction that notes which executions' journals a claim reads (everything else
+    goes to the store's own transaction)."""
+
+    def __init__(self, tx: StoreTx) -> None:
+        self._tx = tx
+        self.asked: list[list[str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
+
+    async def load_journals(self, execution_ids: Sequence[str]) -> dict[str, list[StepRecord]]:
+        self.asked.append(list(execution_ids))
+        return await self._tx.load_journals(execution_ids)
+
+
+async def test_a_claim_reads_the_journals_of_replays_only(engine: Engine) -> None:
+    """A first attempt has no journal (steps are recorded by an attempt that owns its
+    execution), so a claim reads the journals of the executions it hands out again only."""
+    worker = await engine.register("w1", [("mixed_wf", "mixed_wf", None)])
+    replayed = await engine.submit("mixed_wf")
+    [first] = await engine.claim(worker)
+    item = protocol.ReportItem(
+        execution_id=first.id,
+        attempt=1,
+        steps=[step_report("done", position=0, result="1")],
+        outcome=protocol.ReleaseOutcome(),
+    )
+    assert await engine.report_one("w1", item) == "ok"
+    engine.clock += 1
+    fresh = await engine.submit("mixed_wf")
+    spies: list[_JournalReads] = []
+
+    async def work(tx: StoreTx) -> list[ClaimedExecution]:
+        spy = _JournalReads(tx)
+        spies.append(spy)
+        return await dispatch.claim(
+            cast(StoreTx, spy), worker, 10, engine.clock, engine.settings.lease_seconds
+        )
+
+    claimed = {c.id: c for c in await engine.store.run(work)}
+    assert {i: c.attempt for i, c in claimed.items()} == {
+        replayed.execution_id: 2,
+        fresh.execution_id: 1,
+    }
+    assert [s.step_key for s in claimed[replayed.execution_id].journal] == ["done"]
+    assert claimed[fresh.execution_id].journal == []
+    assert [spy.asked for spy in spies] == [[[replayed.execution_id]]]
+    # A claim of first attempts only reads no journal at all.
+    third = await engine.submit("mixed_wf")
+    spies.clear()
+    [only] = await engine.store.run(work)
+    assert (only.id, only.attempt, only.journal) == (third.execution_id, 1, [])
+    assert [spy.asked for spy in spies] == [[]]
 
 
 async def test_a_completion_report_completes_the_execution(engine: Engine) -> None:

@@ -44,8 +44,8 @@ def _cursor(rows: Sequence[NewExecution]) -> int | None:
 
 # Writes both status counter tables from arrays $1-$7 (`count_arrays`): data-modifying CTEs,
 # which run whatever the statement's own query is (PgTx.close_unit adds its NOTIFYs there).
-COUNTS_CTES = (
-    "WITH tree AS (INSERT INTO tree_status_counts (root_execution_id, status, n) "
+COUNTS_CTE_LIST = (
+    "tree AS (INSERT INTO tree_status_counts (root_execution_id, status, n) "
     "SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) "
     "ON CONFLICT (root_execution_id, status) "
     "DO UPDATE SET n = tree_status_counts.n + excluded.n), "
@@ -54,6 +54,7 @@ COUNTS_CTES = (
     "ON CONFLICT (parent_execution_id, parent_step_key, status) "
     "DO UPDATE SET n = child_status_counts.n + excluded.n)"
 )
+COUNTS_CTES = "WITH " + COUNTS_CTE_LIST
 
 
 def count_arrays(counts: CountDeltas) -> list[list[Any]] | None:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from polos.model import EventRecord, EventTrigger, EventWait, NewEvent
-from polos.store.base import StoreTx, Wakeups
+from polos.store.base import StoreTx, UsageKey, Wakeups
 from polos.store.event_ops import event_record
-from polos.store.postgres_executions import COUNTS_CTES, PgExecutionOps, count_arrays
+from polos.store.postgres_executions import COUNTS_CTE_LIST, PgExecutionOps, count_arrays
 from polos.store.postgres_registry import PgRegistryOps
 from polos.store.postgres_steps import PgStepOps
 from polos.store.rows import Row
@@ -65,6 +66,7 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
         self._work_at: list[tuple[str, float]] = []
         self._final: set[str] = set()
         self._topics: set[tuple[str, str]] = set()
+        self._usage: Counter[UsageKey] = Counter()
 
     # -- wake-ups ----------------------------------------------------------------------
 
@@ -159,38 +161,32 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
         return waits, triggers
 
     async def close_unit(self) -> None:
-        """The last statement of a unit: its status counters and its notifications in one
-        round trip (two on every transaction that notifies otherwise: a single call's
-        submission and its completion). The NOTIFYs are delivered at commit."""
+        """The last statement of a unit: its status counters, its queues' usage and its
+        notifications in one round trip (three on a single call's claim and completion
+        otherwise). The NOTIFYs are delivered at commit."""
         counts = self.take_counts()
-        arrays = count_arrays(counts) if counts is not None else None
-        payloads = notification_payloads(
-            self._sender, self._work, self._work_at, self._final, self._topics
+        usage = sorted((k, d) for k, d in self._usage.items() if d)
+        self._usage.clear()
+        statement = tail_statement(
+            count_arrays(counts) if counts is not None else None,
+            usage,
+            notification_payloads(
+                self._sender, self._work, self._work_at, self._final, self._topics
+            ),
         )
-        if arrays is None:
-            await self.send_notifications()
-        elif not payloads:
-            await self._c.execute(COUNTS_CTES + " SELECT 1", *arrays)
-        else:
-            await self._c.execute(
-                COUNTS_CTES + " SELECT count(pg_notify($8, p)) FROM unnest($9::text[]) AS p",
-                *arrays,
-                NOTIFY_CHANNEL,
-                payloads,
-            )
+        if statement is not None:
+            await self._c.execute(statement[0], *statement[1])
 
     def tail_is_empty(self) -> bool:
-        """Whether `close_unit` would write nothing: no counters, no notifications."""
-        return self._counts is None and not notification_payloads(
-            self._sender, self._work, self._work_at, self._final, self._topics
+        """Whether `close_unit` would write nothing: no counters, no usage, no
+        notifications."""
+        return (
+            self._counts is None
+            and not any(self._usage.values())
+            and not notification_payloads(
+                self._sender, self._work, self._work_at, self._final, self._topics
+            )
         )
-
-    async def send_notifications(self) -> None:
-        """NOTIFY the other replicas (delivered at commit); called last in the transaction."""
-        for payload in notification_payloads(
-            self._sender, self._work, self._work_at, self._final, self._topics
-        ):
-            await self._c.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
 
     def after_commit(self) -> list[Callable[[], None]]:
         """This replica's own wake-ups (its listener ignores its own notifications)."""
@@ -225,6 +221,58 @@ class PgTx(PgRegistryOps, PgExecutionOps, PgStepOps, StoreTx):
 
     async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         await self._c.executemany(_numbered(sql), rows)
+
+
+# A unit's changes of queue usage, written by its last statement: increments as upserts (the
+# rows are sorted, so locks are taken in key order), decrements as updates of rows locked in
+# key order first (a decrement never creates a row: a missing one reads as 0). Arrays
+# $n+1..$n+8: the increments' projects, queues, keys, deltas, then the decrements'.
+_USAGE_CTES = (
+    "usage_up AS (INSERT INTO queue_usage (project_id, queue_name, concurrency_key, running) "
+    "SELECT * FROM unnest(${0}::text[], ${1}::text[], ${2}::text[], ${3}::int[]) "
+    "ON CONFLICT (project_id, queue_name, concurrency_key) "
+    "DO UPDATE SET running = GREATEST(queue_usage.running + excluded.running, 0)), "
+    "usage_locked AS MATERIALIZED (SELECT u.project_id, u.queue_name, u.concurrency_key, d.n "
+    "FROM queue_usage u JOIN unnest(${4}::text[], ${5}::text[], ${6}::text[], ${7}::int[]) "
+    "AS d(p, q, k, n) ON u.project_id = d.p AND u.queue_name = d.q AND u.concurrency_key = d.k "
+    "ORDER BY u.project_id, u.queue_name, u.concurrency_key FOR UPDATE OF u), "
+    "usage_down AS (UPDATE queue_usage u SET running = GREATEST(u.running + l.n, 0) "
+    "FROM usage_locked l WHERE u.project_id = l.project_id AND u.queue_name = l.queue_name "
+    "AND u.concurrency_key = l.concurrency_key)"
+)
+
+
+def tail_statement(
+    count_params: list[list[Any]] | None,
+    usage: Sequence[tuple[UsageKey, int]],
+    payloads: Sequence[str],
+) -> tuple[str, list[Any]] | None:
+    """The last statement of a unit and its parameters (None: nothing to write): the status
+    counters (`count_arrays`), the usage deltas (sorted by key) and the NOTIFY payloads, as
+    data-modifying CTEs around the NOTIFYs' `SELECT`."""
+    ctes: list[str] = []
+    params: list[Any] = []
+    if count_params is not None:
+        ctes.append(COUNTS_CTE_LIST)
+        params.extend(count_params)
+    if usage:
+        up = [(k, d) for k, d in usage if d > 0]
+        down = [(k, d) for k, d in usage if d < 0]
+        ctes.append(_USAGE_CTES.format(*range(len(params) + 1, len(params) + 9)))
+        for part in (up, down):
+            params.extend(
+                [[k[0] for k, _ in part], [k[1] for k, _ in part], [k[2] for k, _ in part]]
+            )
+            params.append([d for _, d in part])
+    if payloads:
+        n = len(params)
+        query = f"SELECT count(pg_notify(${n + 1}, p)) FROM unnest(${n + 2}::text[]) AS p"
+        params.extend([NOTIFY_CHANNEL, list(payloads)])
+    elif ctes:
+        query = "SELECT 1"
+    else:
+        return None
+    return ("WITH " + ", ".join(ctes) + " " if ctes else "") + query, params
 
 
 def notification_payloads(

@@ -18,7 +18,7 @@ from polos.store import create_store
 from polos.store.base import Store
 from polos.store.sqlite import SqliteStore
 from tests import pg
-from tests.status_counts_check import assert_status_counts_exact
+from tests.status_counts_check import assert_queue_usage_exact, assert_status_counts_exact
 from tests.store.harness import CountingSignals, Engine
 
 BACKENDS = ["sqlite", "postgres"]
@@ -54,8 +54,9 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     opened = await open_store(database_url)
     try:
         yield opened
-        # Whatever the test did, the status counters are still exact.
+        # Whatever the test did, the status counters and the queues' usage are still exact.
         await assert_status_counts_exact(opened)
+        await assert_queue_usage_exact(opened)
     finally:
         await opened.close()
 

@@ -246,6 +246,41 @@ async def test_a_claim_reads_the_journals_of_replays_only(engine: Engine) -> Non
     assert [spy.asked for spy in spies] == [[]]
 
 
+async def test_usage_changes_are_read_back_within_their_unit_and_kept(engine: Engine) -> None:
+    """On PostgreSQL a unit's usage changes are written with its last statement; a read of
+    the usage inside the unit sees them all the same, increments and decrements in one
+    statement both land, and a decrement never takes a slot count below zero."""
+    await engine.register("w1", [("usage_wf", "uq", 2)])
+
+    def key(k: str) -> tuple[str, str, str]:
+        return (PROJECT, "uq", k)
+
+    async def nonzero() -> dict[str, int]:
+        usage = await engine.store.read(lambda tx: tx.queue_usage(PROJECT, "uq"))
+        return {k: n for k, n in usage.items() if n}
+
+    async def first(tx: StoreTx) -> dict[str, int]:
+        await tx.adjust_usage({key("a"): 2, key("b"): 1})
+        seen = await tx.queue_usage(PROJECT, "uq")
+        await tx.adjust_usage({key("a"): -1, key("b"): -1, key("never"): -1})
+        return seen
+
+    assert await engine.store.run(first) == {"a": 2, "b": 1}
+    assert await nonzero() == {"a": 1}
+
+    async def both(tx: StoreTx) -> None:
+        await tx.adjust_usage({key("b"): 1, key("a"): -1})
+
+    await engine.store.run(both)
+    assert await nonzero() == {"b": 1}
+
+    async def below_zero(tx: StoreTx) -> None:
+        await tx.adjust_usage({key("b"): -3})
+
+    await engine.store.run(below_zero)
+    assert await nonzero() == {}
+
+
 async def test_a_completion_report_completes_the_execution(engine: Engine) -> None:
     worker = await engine.register("w1", [("done_wf", "done_q", 5)])
     submitted = await engine.submit("done_wf")

@@ -15,19 +15,14 @@ import json
 import httpx
 
 from tests.e2e.conftest import ServerFactory, async_wait_until
+from tests.e2e.protocol_helpers import register_protocol_worker
 
 WORKFLOW = "fencing_probe"
 LEASE = 1.0
 
 
 async def _register(http: httpx.AsyncClient) -> str:
-    response = await http.post(
-        "/api/v1/workers",
-        json={"capacity": 10, "workflows": [{"workflow_id": WORKFLOW, "queue_name": "probe"}]},
-    )
-    assert response.status_code == 200, response.text
-    worker_id: str = response.json()["worker_id"]
-    return worker_id
+    return await register_protocol_worker(http, WORKFLOW, "probe")
 
 
 async def _claim_one(http: httpx.AsyncClient, worker_id: str) -> dict[str, object]:

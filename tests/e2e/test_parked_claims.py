@@ -9,18 +9,13 @@ import time
 import httpx
 
 from tests.e2e.conftest import ServerFactory
+from tests.e2e.protocol_helpers import register_protocol_worker
 
 WORKFLOW = "parked_claim_probe"
 
 
 async def _register(http: httpx.AsyncClient) -> str:
-    response = await http.post(
-        "/api/v1/workers",
-        json={"capacity": 10, "workflows": [{"workflow_id": WORKFLOW, "queue_name": "probe"}]},
-    )
-    assert response.status_code == 200, response.text
-    worker_id: str = response.json()["worker_id"]
-    return worker_id
+    return await register_protocol_worker(http, WORKFLOW, "probe")
 
 
 async def _submit(http: httpx.AsyncClient) -> str:
